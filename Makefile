@@ -1,0 +1,67 @@
+# Everything a fresh machine needs comes from here: only python3 and access to PyPI are assumed.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+DOORSTEP_DATABASE_URL ?= sqlite+aiosqlite:///./var/doorstep.db
+export DOORSTEP_DATABASE_URL
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+# PostgreSQL used by the test suite: the project's own database, created when missing.
+TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/doorstep_test
+
+.PHONY: install run migrate seed test lint typecheck check-migrations test-sqlite test-postgres bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python "$$(command -v $(PYTHON))"
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/doorstep migrate
+
+run: install
+	$(BIN)/doorstep migrate
+	$(BIN)/doorstep seed-demo --if-empty
+	$(BIN)/doorstep serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check app tests migrations
+	$(BIN)/ruff format --check app tests migrations
+
+typecheck: install
+	$(BIN)/mypy
+
+check-migrations: install
+	rm -f var/alembic-check.db
+	DOORSTEP_DATABASE_URL=sqlite+aiosqlite:///./var/alembic-check.db $(BIN)/alembic upgrade head
+	DOORSTEP_DATABASE_URL=sqlite+aiosqlite:///./var/alembic-check.db $(BIN)/alembic check
+	rm -f var/alembic-check.db*
+
+test-sqlite: install
+	DOORSTEP_TEST_DATABASE_URL=sqlite+aiosqlite:///./var/test.db $(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The suite rebuilds this database from the migrations; `alembic check` then compares it with
+# the models on PostgreSQL too (partial indexes, EXCLUDE constraint, types).
+test-postgres: install
+	$(BIN)/python -m tests.pg_setup "$(TEST_POSTGRES_URL)"
+	DOORSTEP_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/alembic -x url=$(TEST_POSTGRES_URL) check
+
+test: lint typecheck check-migrations test-sqlite test-postgres
+
+bench: install
+	$(BIN)/doorstep bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

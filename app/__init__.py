@@ -1,0 +1,1 @@
+"""Doorstep: virtual nursing home order dispatch."""

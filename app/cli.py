@@ -1,0 +1,66 @@
+"""The ``doorstep`` command: serve, migrate, seed-demo."""
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from app.config import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def migrate(revision: str = "head") -> None:
+    """Bring the database at DOORSTEP_DATABASE_URL up to ``revision``."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    command.upgrade(config, revision)
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    p_serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    p_migrate = sub.add_parser("migrate", help="apply database migrations")
+    p_migrate.add_argument("revision", nargs="?", default="head")
+    p_seed = sub.add_parser("seed-demo", help="load the demo district (Xi'an, Lianhu)")
+    p_seed.add_argument(
+        "--if-empty", action="store_true", help="do nothing if accounts already exist"
+    )
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        settings = get_settings()
+        if settings.is_sqlite and args.workers > 1:
+            sys.exit("SQLite supports one worker; use PostgreSQL for --workers > 1")
+        serve(args.host, args.port, args.workers)
+    elif args.command == "migrate":
+        migrate(args.revision)
+    elif args.command == "seed-demo":
+        from app.seed import seed_demo
+
+        print(asyncio.run(seed_demo(get_settings(), if_empty=args.if_empty)))
+
+
+if __name__ == "__main__":
+    main()

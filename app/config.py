@@ -1,0 +1,61 @@
+"""One settings object, read from the environment with the ``DOORSTEP_`` prefix."""
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "doorstep-dev-secret-change-me-in-production-0000"  # noqa: S105
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    test = "test"
+    prod = "prod"
+
+
+class Settings(BaseSettings):
+    """Every knob a deployment may want to turn; the README lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="DOORSTEP_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.dev
+    database_url: str = "sqlite+aiosqlite:///./var/doorstep.db"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    db_echo: bool = False
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_audience: str = "doorstep"
+    jwt_issuer: str = "doorstep"
+    access_token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+    checkin_radius_m: float = Field(default=150.0, gt=0)
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    page_size_default: int = Field(default=20, ge=1)
+    page_size_max: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Self:
+        if self.env is Environment.prod and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError(
+                "DOORSTEP_JWT_SECRET must be set outside env=dev/test (refusing the default secret)"
+            )
+        if self.env is Environment.prod and len(self.jwt_secret) < 32:
+            raise ValueError("DOORSTEP_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own and pass them to ``create_app``)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pure matching: values in, decisions out. No database, no FastAPI, no clock."""

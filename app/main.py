@@ -1,0 +1,71 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.errors import install_error_handlers
+from app.middleware import BodyLimit
+from app.routers import admin, auth, caregivers, catalogue, health, ops, providers, seniors
+
+DESCRIPTION = """
+Doorstep dispatches care to seniors who live at home: meal delivery, cleaning, bathing, a nurse
+visit, an escort to hospital, company, or help in an emergency.
+
+* **Seniors** (and the families who set up their phones) place, follow, cancel and rate orders,
+  and press SOS.
+* **Caregivers** go on duty, report where they are, and check in and out at the senior's door;
+  their **provider** organisations' systems follow their work with an API key (`X-API-Key`).
+* **Operators** watch their district's live queue and step in by hand.
+
+Log in at `POST /v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer <token>`.
+Every error is `application/problem+json` with `type`, `title`, `status`, `detail` and a stable
+`code`. Times are ISO 8601 with an offset (stored as UTC); distances in metres; money in fen.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Log in and find out who you are."},
+    {"name": "catalogue", "description": "What can be ordered."},
+    {"name": "seniors", "description": "Place, follow, cancel and rate orders; SOS."},
+    {"name": "caregivers", "description": "Duty, position, visits, check-in and check-out."},
+    {"name": "providers", "description": "A provider organisation's view of its caregivers."},
+    {"name": "operators", "description": "The district's queue; manual dispatch; registration."},
+    {"name": "admin", "description": "Districts and operator accounts."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Doorstep",
+        version="0.1.0",
+        summary="Virtual nursing home order dispatch.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    v1 = APIRouter(prefix="/v1")
+    for module in (auth, catalogue, seniors, caregivers, providers, ops, admin):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app

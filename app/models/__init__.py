@@ -1,0 +1,48 @@
+"""Every table, imported here so Alembic and the app see one metadata."""
+
+from app.db import Base
+from app.models.account import Account, District, Role
+from app.models.audit import AuditLog
+from app.models.caregiver import Caregiver, CaregiverSkill, Shift
+from app.models.idempotency import IdempotencyKey
+from app.models.order import (
+    PRIORITY_RANK,
+    TERMINAL_STATUSES,
+    Order,
+    OrderStatus,
+    OrderStatusHistory,
+    Priority,
+)
+from app.models.outbox import OutboxEvent
+from app.models.provider import Provider
+from app.models.senior import CaregiverPreference, Gender, PreferenceKind, Senior
+from app.models.service import Service
+from app.models.visit import ACTIVE_VISIT_STATUSES, Visit, VisitStatus
+
+__all__ = [
+    "ACTIVE_VISIT_STATUSES",
+    "PRIORITY_RANK",
+    "TERMINAL_STATUSES",
+    "Account",
+    "AuditLog",
+    "Base",
+    "Caregiver",
+    "CaregiverPreference",
+    "CaregiverSkill",
+    "District",
+    "Gender",
+    "IdempotencyKey",
+    "Order",
+    "OrderStatus",
+    "OrderStatusHistory",
+    "OutboxEvent",
+    "PreferenceKind",
+    "Priority",
+    "Provider",
+    "Role",
+    "Senior",
+    "Service",
+    "Shift",
+    "Visit",
+    "VisitStatus",
+]

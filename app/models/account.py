@@ -1,0 +1,48 @@
+"""Districts and the accounts that log in (every role)."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+from app.models.types import UUID, UTCDateTime, new_id, utcnow
+
+
+class Role(StrEnum):
+    senior = "senior"
+    caregiver = "caregiver"
+    provider = "provider"
+    operator = "operator"
+    admin = "admin"
+
+
+class District(Base):
+    __tablename__ = "district"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    city: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Account(Base):
+    """Who can authenticate. Profiles (senior, caregiver, provider) share the account's id."""
+
+    __tablename__ = "account"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=new_id)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, create_constraint=True, name="role", length=16)
+    )
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(120))
+    district_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("district.id", ondelete="RESTRICT"), index=True
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

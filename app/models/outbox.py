@@ -1,0 +1,30 @@
+"""Outbox: one event per committed transition, written in the same transaction."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+from app.models.types import BigIntId, UTCDateTime, utcnow
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_event"
+    __table_args__ = (Index(None, "published_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("care_order.id", ondelete="CASCADE"), index=True
+    )
+    # Who may see the event (the SSE stream filters on these).
+    senior_id: Mapped[uuid.UUID | None] = mapped_column()
+    caregiver_id: Mapped[uuid.UUID | None] = mapped_column()
+    provider_id: Mapped[uuid.UUID | None] = mapped_column()
+    district_id: Mapped[uuid.UUID | None] = mapped_column()
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

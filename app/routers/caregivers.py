@@ -1,0 +1,91 @@
+"""What a caregiver does: duty, position, visits, check-in and check-out."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import CaregiverDep, NowDep, PageDep, SessionDep, SettingsDep
+from app.models import VisitStatus
+from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
+from app.schemas.people import CaregiverOut, DutyIn, PositionIn
+from app.schemas.visits import CheckInIn, CheckOutIn, VisitOut
+from app.services import accounts, caregivers, visits
+
+router = APIRouter(tags=["caregivers"], responses=PROBLEM_RESPONSES)
+
+
+def _out(caregiver: object) -> CaregiverOut:
+    out = CaregiverOut.model_validate(caregiver)
+    count = getattr(caregiver, "rating_count", 0)
+    out.rating = round(getattr(caregiver, "rating_sum", 0) / count, 2) if count else None
+    return out
+
+
+@router.get("/caregivers/me", summary="My profile, skills and shifts")
+async def me(principal: CaregiverDep, session: SessionDep) -> CaregiverOut:
+    return _out(await accounts.load_caregiver(session, principal.id))
+
+
+@router.put("/caregivers/me/duty", summary="Go on or off duty")
+async def set_duty(data: DutyIn, principal: CaregiverDep, session: SessionDep) -> CaregiverOut:
+    return _out(await caregivers.set_duty(session, principal, on_duty=data.on_duty))
+
+
+@router.put("/caregivers/me/position", summary="Report my position")
+async def report_position(
+    data: PositionIn, principal: CaregiverDep, session: SessionDep, now: NowDep
+) -> CaregiverOut:
+    return _out(
+        await caregivers.report_position(
+            session, principal, lat=data.lat, lon=data.lon, recorded_at=data.recorded_at, now=now
+        )
+    )
+
+
+@router.get("/visits", summary="My visits (no contact details in lists)")
+async def list_visits(
+    principal: CaregiverDep,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[VisitStatus | None, Query()] = None,
+) -> Page[VisitOut]:
+    items, next_offset = await visits.list_views(
+        session, principal, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(items=items, limit=page.limit, offset=page.offset, next_offset=next_offset)
+
+
+@router.get("/visits/{visit_id}", summary="One visit; the senior's contact while it is mine")
+async def get_visit(
+    visit_id: uuid.UUID, principal: CaregiverDep, session: SessionDep, now: NowDep
+) -> VisitOut:
+    return await visits.get_view(session, principal, visit_id, now=now)
+
+
+@router.post("/visits/{visit_id}/check-in", summary="Check in at the senior's door")
+async def check_in(
+    visit_id: uuid.UUID,
+    data: CheckInIn,
+    principal: CaregiverDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> VisitOut:
+    return await visits.check_in(
+        session, principal, visit_id, lat=data.lat, lon=data.lon, settings=settings, now=now
+    )
+
+
+@router.post("/visits/{visit_id}/check-out", summary="Check out when done")
+async def check_out(
+    visit_id: uuid.UUID, data: CheckOutIn, principal: CaregiverDep, session: SessionDep, now: NowDep
+) -> VisitOut:
+    return await visits.check_out(session, principal, visit_id, notes=data.notes, now=now)
+
+
+@router.post("/visits/{visit_id}/withdraw", summary="Withdraw: the order goes back to dispatch")
+async def withdraw(
+    visit_id: uuid.UUID, data: ReasonIn, principal: CaregiverDep, session: SessionDep, now: NowDep
+) -> VisitOut:
+    return await visits.withdraw(session, principal, visit_id, reason=data.reason, now=now)

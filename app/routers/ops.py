@@ -1,0 +1,197 @@
+"""What an operator of the district's care platform does."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.deps import NowDep, OperatorDep, PageDep, SessionDep
+from app.models import OrderStatus, Priority
+from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
+from app.schemas.orders import AssignIn, OrderDetail, OrderOut, OrderQueueItem
+from app.schemas.people import (
+    CaregiverIn,
+    CaregiverOut,
+    ProviderCreated,
+    ProviderIn,
+    ProviderOut,
+    SeniorIn,
+    SeniorProfile,
+    SeniorSummary,
+    ShiftIn,
+)
+from app.schemas.visits import OperatorCheckInIn, VisitOut
+from app.services import accounts, ops, orders, seniors, visits
+
+router = APIRouter(prefix="/ops", tags=["operators"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/queue", summary="The live dispatch queue of my district")
+async def queue(
+    principal: OperatorDep,
+    session: SessionDep,
+    page: PageDep,
+    now: NowDep,
+    status: Annotated[OrderStatus | None, Query()] = None,
+    priority: Annotated[Priority | None, Query()] = None,
+    service_code: Annotated[str | None, Query(max_length=40)] = None,
+) -> Page[OrderQueueItem]:
+    """Every open order: escalations first, then emergency, urgent, normal; oldest first."""
+    items, next_offset = await orders.queue(
+        session,
+        principal,
+        status=status,
+        priority=priority,
+        service_code=service_code,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page(
+        items=[ops.queue_item(o, now) for o in items],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=next_offset,
+    )
+
+
+@router.get("/orders/{order_id}", summary="Order detail with history and the senior's contact")
+async def order_detail(
+    order_id: uuid.UUID, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> OrderDetail:
+    return await ops.order_detail(session, principal, order_id, now=now)
+
+
+@router.post("/orders/{order_id}/assign", summary="Assign a caregiver by hand")
+async def assign(
+    order_id: uuid.UUID, data: AssignIn, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> OrderOut:
+    return OrderOut.model_validate(
+        await visits.assign(
+            session,
+            principal,
+            order_id,
+            caregiver_id=data.caregiver_id,
+            reason=data.reason,
+            now=now,
+        )
+    )
+
+
+@router.post("/orders/{order_id}/reassign", summary="Move an assigned order to another caregiver")
+async def reassign(
+    order_id: uuid.UUID, data: AssignIn, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> OrderOut:
+    return OrderOut.model_validate(
+        await visits.reassign(
+            session,
+            principal,
+            order_id,
+            caregiver_id=data.caregiver_id,
+            reason=data.reason,
+            now=now,
+        )
+    )
+
+
+@router.post("/orders/{order_id}/cancel", summary="Cancel an order, with a reason")
+async def cancel(
+    order_id: uuid.UUID, data: ReasonIn, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> OrderOut:
+    return OrderOut.model_validate(
+        await orders.cancel(session, principal, order_id, reason=data.reason, now=now)
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/check-in", summary="Record a check-in for a caregiver, with a reason"
+)
+async def check_in(
+    visit_id: uuid.UUID,
+    data: OperatorCheckInIn,
+    principal: OperatorDep,
+    session: SessionDep,
+    now: NowDep,
+) -> VisitOut:
+    return await visits.operator_check_in(session, principal, visit_id, reason=data.reason, now=now)
+
+
+@router.post("/seniors", status_code=status.HTTP_201_CREATED, summary="Register a senior")
+async def create_senior(
+    data: SeniorIn, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> SeniorProfile:
+    senior = await accounts.create_senior(session, principal, data, now=now)
+    return await seniors.profile(session, principal, senior.id, action="senior.register", now=now)
+
+
+@router.get("/seniors", summary="Seniors of my district (no personal data)")
+async def list_seniors(
+    principal: OperatorDep,
+    session: SessionDep,
+    page: PageDep,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=60, description="Name or neighbourhood contains")
+    ] = None,
+) -> Page[SeniorSummary]:
+    items, next_offset = await seniors.list_for_operator(
+        session, principal, q=q, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[SeniorSummary.model_validate(s) for s in items],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=next_offset,
+    )
+
+
+@router.get("/seniors/{senior_id}", summary="A senior's full profile (audited)")
+async def get_senior(
+    senior_id: uuid.UUID, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> SeniorProfile:
+    return await seniors.profile(session, principal, senior_id, action="senior.profile", now=now)
+
+
+@router.post(
+    "/providers", status_code=status.HTTP_201_CREATED, summary="Register a provider organisation"
+)
+async def create_provider(
+    data: ProviderIn, principal: OperatorDep, session: SessionDep
+) -> ProviderCreated:
+    """The API key is in this response only; store it in the provider's system."""
+    provider, key = await accounts.create_provider(session, principal, data)
+    return ProviderCreated(**ProviderOut.model_validate(provider).model_dump(), api_key=key)
+
+
+@router.post("/caregivers", status_code=status.HTTP_201_CREATED, summary="Register a caregiver")
+async def create_caregiver(
+    data: CaregiverIn, principal: OperatorDep, session: SessionDep
+) -> CaregiverOut:
+    return CaregiverOut.model_validate(await accounts.create_caregiver(session, principal, data))
+
+
+@router.get("/caregivers", summary="Caregivers of my district")
+async def list_caregivers(
+    principal: OperatorDep, session: SessionDep, page: PageDep
+) -> Page[CaregiverOut]:
+    assert principal.district_id is not None
+    items, next_offset = await accounts.list_district_caregivers(
+        session, principal, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[CaregiverOut.model_validate(c) for c in items],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=next_offset,
+    )
+
+
+@router.post(
+    "/caregivers/{caregiver_id}/shifts", status_code=status.HTTP_201_CREATED, summary="Add a shift"
+)
+async def add_shift(
+    caregiver_id: uuid.UUID, data: ShiftIn, principal: OperatorDep, session: SessionDep
+) -> CaregiverOut:
+    return CaregiverOut.model_validate(
+        await accounts.add_shift(
+            session, principal, caregiver_id, starts_at=data.starts_at, ends_at=data.ends_at
+        )
+    )

@@ -1,0 +1,50 @@
+"""A provider organisation's system (API key): its caregivers and their work."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import NowDep, PageDep, ProviderDep, SessionDep
+from app.models import VisitStatus
+from app.schemas.common import PROBLEM_RESPONSES, Page
+from app.schemas.people import CaregiverOut
+from app.schemas.visits import VisitOut
+from app.services import providers, visits
+
+router = APIRouter(prefix="/provider", tags=["providers"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/caregivers", summary="Our caregivers")
+async def list_caregivers(
+    principal: ProviderDep, session: SessionDep, page: PageDep
+) -> Page[CaregiverOut]:
+    items, next_offset = await providers.list_caregivers(
+        session, principal, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[CaregiverOut.model_validate(c) for c in items],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=next_offset,
+    )
+
+
+@router.get("/visits", summary="Our caregivers' visits")
+async def list_visits(
+    principal: ProviderDep,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[VisitStatus | None, Query()] = None,
+) -> Page[VisitOut]:
+    items, next_offset = await visits.list_views(
+        session, principal, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(items=items, limit=page.limit, offset=page.offset, next_offset=next_offset)
+
+
+@router.get("/visits/{visit_id}", summary="One of our caregivers' visits (no senior contact)")
+async def get_visit(
+    visit_id: uuid.UUID, principal: ProviderDep, session: SessionDep, now: NowDep
+) -> VisitOut:
+    return await visits.get_view(session, principal, visit_id, now=now)

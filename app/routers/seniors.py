@@ -1,0 +1,111 @@
+"""What a senior (or the family helping with the phone) does."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from app.deps import NowDep, PageDep, SeniorDep, SessionDep, SettingsDep
+from app.models import OrderStatus
+from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
+from app.schemas.orders import OrderIn, OrderOut, RatingIn, SeniorOrderDetail
+from app.schemas.people import SeniorProfile
+from app.services import orders, seniors
+
+router = APIRouter(tags=["seniors"], responses=PROBLEM_RESPONSES)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry safely: the same key and body return the first response (kept 24 h).",
+    ),
+]
+
+
+@router.get("/seniors/me", summary="My profile")
+async def my_profile(principal: SeniorDep, session: SessionDep, now: NowDep) -> SeniorProfile:
+    return await seniors.profile(session, principal, principal.id, action="senior.self", now=now)
+
+
+@router.post("/orders", status_code=status.HTTP_201_CREATED, summary="Place an order")
+async def place_order(
+    data: OrderIn,
+    principal: SeniorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderOut:
+    out, replayed = await orders.place(
+        session, principal, data, settings=settings, idempotency_key=idempotency_key, now=now
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return out
+
+
+@router.post(
+    "/sos",
+    status_code=status.HTTP_201_CREATED,
+    summary="SOS: help now",
+    responses={200: {"model": OrderOut, "description": "An emergency is already open"}},
+)
+async def sos(
+    principal: SeniorDep, session: SessionDep, now: NowDep, response: Response
+) -> OrderOut:
+    """One press, no body: an emergency order at home. Pressing again returns the open one."""
+    order, created = await orders.sos(session, principal, now=now)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return OrderOut.model_validate(order)
+
+
+@router.get("/orders", summary="My orders")
+async def list_orders(
+    principal: SeniorDep,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[OrderStatus | None, Query()] = None,
+) -> Page[OrderOut]:
+    items, next_offset = await orders.list_for_senior(
+        session, principal, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[OrderOut.model_validate(o) for o in items],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=next_offset,
+    )
+
+
+@router.get("/orders/{order_id}", summary="One of my orders, with its history")
+async def get_order(
+    order_id: uuid.UUID, principal: SeniorDep, session: SessionDep
+) -> SeniorOrderDetail:
+    return SeniorOrderDetail.model_validate(
+        await orders.get(session, principal, order_id, history=True)
+    )
+
+
+@router.post("/orders/{order_id}/cancel", summary="Cancel my order")
+async def cancel_order(
+    order_id: uuid.UUID, data: ReasonIn, principal: SeniorDep, session: SessionDep, now: NowDep
+) -> OrderOut:
+    return OrderOut.model_validate(
+        await orders.cancel(session, principal, order_id, reason=data.reason, now=now)
+    )
+
+
+@router.post("/orders/{order_id}/rating", summary="Rate a completed order")
+async def rate_order(
+    order_id: uuid.UUID, data: RatingIn, principal: SeniorDep, session: SessionDep, now: NowDep
+) -> OrderOut:
+    return OrderOut.model_validate(
+        await orders.rate(
+            session, principal, order_id, score=data.score, comment=data.comment, now=now
+        )
+    )

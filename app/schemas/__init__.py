@@ -1,0 +1,1 @@
+"""Request and response models. Inputs forbid unknown fields; each audience has its own outputs."""

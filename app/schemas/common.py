@@ -1,0 +1,66 @@
+"""Shapes shared by every router."""
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+Latitude = Annotated[float, Field(ge=-90, le=90, description="Degrees north (WGS 84).")]
+Longitude = Annotated[float, Field(ge=-180, le=180, description="Degrees east (WGS 84).")]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-11-24T09:00:00+08:00")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(BaseModel):
+    """The one error shape (RFC 9457 problem details plus a stable machine ``code``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(
+        description="Pass as `offset` for the next page; null at the end."
+    )
+
+
+class ReasonIn(Input):
+    reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "Family will visit instead"}]}
+    )
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (401, 403, 404, 409, 422)
+}

@@ -1,0 +1,84 @@
+"""Password hashing (Argon2 via pwdlib), JWT access tokens (PyJWT) and provider API keys."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.config import Settings
+from app.errors import Unauthorized
+from app.models import Role
+
+_password_hash = PasswordHash((Argon2Hasher(),))
+# Verifying against this when the login is unknown keeps response times alike either way.
+_DUMMY_HASH = _password_hash.hash("doorstep-timing-equaliser")
+
+API_KEY_PREFIX = "dsk_"
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant-work check: an unknown account costs the same as a wrong password."""
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    return _password_hash.verify(password, password_hash)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    account_id: uuid.UUID
+    role: Role
+
+
+def create_access_token(
+    settings: Settings, *, account_id: uuid.UUID, role: Role, now: datetime | None = None
+) -> tuple[str, int]:
+    """A signed JWT for the account; returns the token and its lifetime in seconds."""
+    issued = now or datetime.now(UTC)
+    ttl = timedelta(minutes=settings.access_token_ttl_minutes)
+    claims = {
+        "sub": str(account_id),
+        "role": role.value,
+        "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
+        "iat": issued,
+        "exp": issued + ttl,
+        "jti": secrets.token_hex(8),
+    }
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    return token, int(ttl.total_seconds())
+
+
+def decode_access_token(settings: Settings, token: str) -> TokenClaims:
+    """Verify signature, expiry, audience and issuer against an explicit algorithm list."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+        return TokenClaims(account_id=uuid.UUID(claims["sub"]), role=Role(claims["role"]))
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The access token has expired.", code="token_expired") from exc
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise Unauthorized("The access token is invalid.", code="invalid_token") from exc
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()

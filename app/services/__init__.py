@@ -1,0 +1,1 @@
+"""Use cases. Plain async functions over a session; they flush, never commit."""

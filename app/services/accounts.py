@@ -1,0 +1,300 @@
+"""Log-in and registration of every role."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.config import Settings
+from app.deps import Principal
+from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from app.models import (
+    Account,
+    Caregiver,
+    CaregiverPreference,
+    CaregiverSkill,
+    District,
+    PreferenceKind,
+    Provider,
+    Role,
+    Senior,
+    Shift,
+)
+from app.schemas.auth import Token
+from app.schemas.people import CaregiverIn, DistrictIn, OperatorIn, ProviderIn, SeniorIn
+from app.security import (
+    create_access_token,
+    hash_api_key,
+    hash_password,
+    new_api_key,
+    verify_password,
+)
+from app.services.paging import fetch_page
+
+
+async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
+    account = await session.scalar(select(Account).where(Account.login == login.strip()))
+    if account is None or not verify_password(password, account.password_hash):
+        raise Unauthorized("Wrong login or password.", code="bad_credentials")
+    if not account.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
+    token, ttl = create_access_token(settings, account_id=account.id, role=account.role)
+    return Token(access_token=token, expires_in=ttl, role=account.role, account_id=account.id)
+
+
+async def get_account(session: AsyncSession, principal: Principal) -> Account:
+    account = await session.get(Account, principal.id)
+    if account is None:
+        raise NotFound("No such account.")
+    return account
+
+
+async def _flush_unique(session: AsyncSession, what: str) -> None:
+    """Flush new rows; a duplicate login or phone is the client's conflict, not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{what} is already registered.", code="already_exists") from exc
+
+
+async def _new_login(session: AsyncSession, login: str) -> None:
+    if await session.scalar(select(Account.id).where(Account.login == login)) is not None:
+        raise Conflict(f"The login {login!r} is already taken.", code="login_taken")
+
+
+async def create_district(session: AsyncSession, data: DistrictIn) -> District:
+    if await session.scalar(select(District.id).where(District.code == data.code)):
+        raise Conflict(f"District {data.code!r} exists.", code="already_exists")
+    district = District(code=data.code, name=data.name, city=data.city)
+    session.add(district)
+    await _flush_unique(session, "The district")
+    return district
+
+
+async def list_districts(session: AsyncSession) -> Sequence[District]:
+    return (await session.execute(select(District).order_by(District.code))).scalars().all()
+
+
+async def create_operator(session: AsyncSession, data: OperatorIn) -> Account:
+    if await session.get(District, data.district_id) is None:
+        raise Unprocessable("Unknown district.", code="unknown_district")
+    await _new_login(session, data.login)
+    account = Account(
+        role=Role.operator,
+        login=data.login,
+        password_hash=hash_password(data.password),
+        display_name=data.name,
+        district_id=data.district_id,
+    )
+    session.add(account)
+    await _flush_unique(session, "The login")
+    return account
+
+
+async def _district_caregivers(
+    session: AsyncSession, district_id: uuid.UUID, ids: set[uuid.UUID]
+) -> None:
+    if not ids:
+        return
+    found = set(
+        (
+            await session.execute(
+                select(Caregiver.id)
+                .join(Provider, Provider.id == Caregiver.provider_id)
+                .where(Caregiver.id.in_(ids), Provider.district_id == district_id)
+            )
+        ).scalars()
+    )
+    if missing := ids - found:
+        raise Unprocessable(
+            f"Unknown caregiver(s) in this district: {', '.join(sorted(map(str, missing)))}.",
+            code="unknown_caregiver",
+        )
+
+
+async def create_senior(
+    session: AsyncSession, operator: Principal, data: SeniorIn, *, now: datetime
+) -> Senior:
+    assert operator.district_id is not None
+    await _new_login(session, data.phone)
+    await _district_caregivers(
+        session, operator.district_id, set(data.preferred_caregivers) | set(data.blocked_caregivers)
+    )
+    account = Account(
+        role=Role.senior,
+        login=data.phone,
+        password_hash=hash_password(data.password),
+        display_name=data.name,
+        district_id=operator.district_id,
+        created_at=now,
+    )
+    session.add(account)
+    await _flush_unique(session, "The phone number")
+    senior = Senior(
+        id=account.id,
+        district_id=operator.district_id,
+        name=data.name,
+        phone=data.phone,
+        gender=data.gender,
+        address=data.address,
+        neighbourhood=data.neighbourhood,
+        lat=data.lat,
+        lon=data.lon,
+        languages=data.languages,
+        preferred_gender=data.preferred_gender,
+        gender_strict=data.gender_strict,
+        care_notes=data.care_notes,
+        emergency_contacts=[c.model_dump() for c in data.emergency_contacts],
+        created_at=now,
+    )
+    session.add(senior)
+    for kind, ids in (
+        (PreferenceKind.preferred, data.preferred_caregivers),
+        (PreferenceKind.blocked, data.blocked_caregivers),
+    ):
+        session.add_all(
+            CaregiverPreference(senior_id=account.id, caregiver_id=cid, kind=kind) for cid in ids
+        )
+    await _flush_unique(session, "The phone number")
+    return senior
+
+
+async def create_provider(
+    session: AsyncSession, operator: Principal, data: ProviderIn
+) -> tuple[Provider, str]:
+    """Register a provider; returns it and its API key (shown once, stored as a hash)."""
+    assert operator.district_id is not None
+    await _new_login(session, data.login)
+    account = Account(
+        role=Role.provider,
+        login=data.login,
+        password_hash=None,
+        display_name=data.name,
+        district_id=operator.district_id,
+    )
+    session.add(account)
+    await _flush_unique(session, "The login")
+    key = new_api_key()
+    provider = Provider(
+        id=account.id,
+        district_id=operator.district_id,
+        name=data.name,
+        api_key_hash=hash_api_key(key),
+        api_key_prefix=key[:12],
+        auto_accept=data.auto_accept,
+    )
+    session.add(provider)
+    await _flush_unique(session, "The provider")
+    return provider, key
+
+
+async def create_caregiver(
+    session: AsyncSession, operator: Principal, data: CaregiverIn
+) -> Caregiver:
+    provider = await session.scalar(
+        select(Provider).where(
+            Provider.id == data.provider_id, Provider.district_id == operator.district_id
+        )
+    )
+    if provider is None:
+        raise Unprocessable("Unknown provider in this district.", code="unknown_provider")
+    await _new_login(session, data.phone)
+    account = Account(
+        role=Role.caregiver,
+        login=data.phone,
+        password_hash=hash_password(data.password),
+        display_name=data.name,
+        district_id=operator.district_id,
+    )
+    session.add(account)
+    await _flush_unique(session, "The phone number")
+    caregiver = Caregiver(
+        id=account.id,
+        provider_id=provider.id,
+        name=data.name,
+        phone=data.phone,
+        gender=data.gender,
+        languages=data.languages,
+        service_radius_m=data.service_radius_m,
+        daily_visit_cap=data.daily_visit_cap,
+        skills=[
+            CaregiverSkill(skill=s.skill, certificate_expires_on=s.certificate_expires_on)
+            for s in {s.skill: s for s in data.skills}.values()
+        ],
+        shifts=[Shift(starts_at=s.starts_at, ends_at=s.ends_at) for s in data.shifts],
+    )
+    session.add(caregiver)
+    await _flush_unique(session, "The caregiver")
+    return await load_caregiver(session, caregiver.id)
+
+
+async def load_caregiver(session: AsyncSession, caregiver_id: uuid.UUID) -> Caregiver:
+    caregiver = await session.scalar(
+        select(Caregiver)
+        .where(Caregiver.id == caregiver_id)
+        .options(selectinload(Caregiver.skills), selectinload(Caregiver.shifts))
+        .execution_options(populate_existing=True)
+    )
+    if caregiver is None:
+        raise NotFound("No such caregiver.")
+    return caregiver
+
+
+def district_caregivers_query(district_id: uuid.UUID) -> Select[Caregiver]:
+    return (
+        select(Caregiver)
+        .join(Provider, Provider.id == Caregiver.provider_id)
+        .where(Provider.district_id == district_id)
+        .options(selectinload(Caregiver.skills), selectinload(Caregiver.shifts))
+        .order_by(Caregiver.name, Caregiver.id)
+    )
+
+
+async def count_accounts(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(Account)) or 0
+
+
+async def add_shift(
+    session: AsyncSession,
+    operator: Principal,
+    caregiver_id: uuid.UUID,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> Caregiver:
+    await get_district_caregiver(session, operator, caregiver_id)
+    overlapping = await session.scalar(
+        select(Shift.id).where(
+            Shift.caregiver_id == caregiver_id, Shift.starts_at < ends_at, Shift.ends_at > starts_at
+        )
+    )
+    if overlapping is not None:
+        raise Conflict("The caregiver already has a shift at that time.", code="shift_overlap")
+    session.add(Shift(caregiver_id=caregiver_id, starts_at=starts_at, ends_at=ends_at))
+    await session.flush()
+    return await load_caregiver(session, caregiver_id)
+
+
+async def get_district_caregiver(
+    session: AsyncSession, operator: Principal, caregiver_id: uuid.UUID
+) -> Caregiver:
+    assert operator.district_id is not None
+    caregiver = await session.scalar(
+        district_caregivers_query(operator.district_id).where(Caregiver.id == caregiver_id)
+    )
+    if caregiver is None:
+        raise NotFound("No such caregiver.")
+    return caregiver
+
+
+async def list_district_caregivers(
+    session: AsyncSession, operator: Principal, *, limit: int, offset: int
+) -> tuple[Sequence[Caregiver], int | None]:
+    assert operator.district_id is not None
+    return await fetch_page(
+        session, district_caregivers_query(operator.district_id), limit=limit, offset=offset
+    )

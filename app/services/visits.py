@@ -1,0 +1,463 @@
+"""Visits: assignment (manual for now), check-in at the door, check-out, withdrawal.
+
+Both invariants are enforced by the database, not by a check-then-act in Python: the order
+moves by a conditional UPDATE (one winner), the visit row is guarded by a partial unique index
+(one active visit per order) and, on PostgreSQL, by an EXCLUDE constraint (no overlapping
+visits per caregiver). The overlap query below gives a clear 409 in the ordinary case and is
+what enforces invariant 2 on SQLite, where ``BEGIN IMMEDIATE`` serialises writers.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Select, false, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.config import Settings
+from app.deps import Principal
+from app.dispatch.geo import haversine_m
+from app.errors import Conflict, NotFound, Unprocessable
+from app.models import (
+    ACTIVE_VISIT_STATUSES,
+    Caregiver,
+    CaregiverPreference,
+    Order,
+    PreferenceKind,
+    Provider,
+    Role,
+    Senior,
+    Service,
+    Visit,
+    VisitStatus,
+)
+from app.schemas.visits import SeniorContact, VisitOut
+from app.services import audit, orders
+from app.services.order_machine import Event, transition
+
+CONTACT_FIELDS = "name,phone,address,care_notes,emergency_contacts"
+
+
+def slot(order: Order, now: datetime) -> tuple[datetime, datetime]:
+    """The caregiver time an order books: from the window's start (or now) for its duration."""
+    start = now if order.asap or order.window_start is None else max(order.window_start, now)
+    return start, start + timedelta(minutes=order.duration_min)
+
+
+def _violated(exc: IntegrityError) -> str:
+    text = str(exc.orig)
+    if "ex_visit_caregiver_overlap" in text:
+        return "caregiver_busy"
+    if "uq_visit_active_order" in text or "visit.order_id" in text:
+        return "already_assigned"
+    raise exc
+
+
+async def _district_caregiver(
+    session: AsyncSession, caregiver_id: uuid.UUID, district_id: uuid.UUID
+) -> Caregiver:
+    caregiver = await session.scalar(
+        select(Caregiver)
+        .join(Provider, Provider.id == Caregiver.provider_id)
+        .where(Caregiver.id == caregiver_id, Provider.district_id == district_id)
+        .options(selectinload(Caregiver.skills))
+    )
+    if caregiver is None:
+        raise Unprocessable("Unknown caregiver in this district.", code="unknown_caregiver")
+    return caregiver
+
+
+async def _check_eligible(
+    session: AsyncSession, order: Order, caregiver: Caregiver, visit_day: date
+) -> None:
+    """Rules a manual assignment must keep: skills with valid certificates, the senior's wishes."""
+    service = await session.get(Service, order.service_code)
+    assert service is not None
+    valid = {
+        s.skill
+        for s in caregiver.skills
+        if s.certificate_expires_on is None or s.certificate_expires_on >= visit_day
+    }
+    if missing := sorted(set(service.required_skills) - valid):
+        raise Conflict(
+            f"The caregiver lacks a valid certificate for: {', '.join(missing)}.",
+            code="missing_skill",
+            extra={"missing_skills": missing},
+        )
+    blocked = await session.scalar(
+        select(CaregiverPreference.kind).where(
+            CaregiverPreference.senior_id == order.senior_id,
+            CaregiverPreference.caregiver_id == caregiver.id,
+            CaregiverPreference.kind == PreferenceKind.blocked,
+        )
+    )
+    if blocked is not None:
+        raise Conflict("The senior has asked not to be visited by this caregiver.", code="blocked")
+    senior = await session.get(Senior, order.senior_id)
+    assert senior is not None
+    if (
+        senior.gender_strict
+        and senior.preferred_gender
+        and caregiver.gender != senior.preferred_gender
+    ):
+        raise Conflict(
+            f"The senior accepts only {senior.preferred_gender.value} caregivers.",
+            code="gender_preference",
+        )
+
+
+async def book(
+    session: AsyncSession,
+    order: Order,
+    caregiver_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+) -> Visit:
+    """Insert the active visit for an order already moved to ``assigned``; 409 on any clash."""
+    start, end = slot(order, now)
+    clash = await session.scalar(
+        select(Visit.id)
+        .where(
+            Visit.caregiver_id == caregiver_id,
+            Visit.status.in_(ACTIVE_VISIT_STATUSES),
+            Visit.starts_at < end,
+            Visit.ends_at > start,
+        )
+        .limit(1)
+    )
+    if clash is not None:
+        raise Conflict("The caregiver already has a visit at that time.", code="caregiver_busy")
+    visit = Visit(
+        order_id=order.id,
+        caregiver_id=caregiver_id,
+        status=VisitStatus.assigned,
+        starts_at=start,
+        ends_at=end,
+        assigned_at=now,
+        assigned_by=actor_id,
+    )
+    session.add(visit)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        code = _violated(exc)
+        detail = {
+            "caregiver_busy": "The caregiver already has a visit at that time.",
+            "already_assigned": "The order already has a caregiver.",
+        }[code]
+        raise Conflict(detail, code=code) from exc
+    return visit
+
+
+async def assign(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: uuid.UUID,
+    *,
+    caregiver_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+) -> Order:
+    """An operator places an order with a caregiver (from pending, offered or escalated)."""
+    order = await orders.get(session, principal, order_id)
+    caregiver = await _district_caregiver(session, caregiver_id, order.district_id)
+    start, _ = slot(order, now)
+    await _check_eligible(session, order, caregiver, start.date())
+    await transition(
+        session,
+        order,
+        Event.assign,
+        actor_id=principal.id,
+        at=now,
+        reason=reason or None,
+        caregiver_id=caregiver.id,
+        values={"caregiver_id": caregiver.id},
+    )
+    await book(session, order, caregiver.id, actor_id=principal.id, now=now)
+    return order
+
+
+async def reassign(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: uuid.UUID,
+    *,
+    caregiver_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+) -> Order:
+    """Move an assigned order to another caregiver; the first visit is released."""
+    order = await orders.get(session, principal, order_id)
+    if order.caregiver_id == caregiver_id:
+        raise Conflict("The order is already with this caregiver.", code="same_caregiver")
+    caregiver = await _district_caregiver(session, caregiver_id, order.district_id)
+    start, _ = slot(order, now)
+    await _check_eligible(session, order, caregiver, start.date())
+    await transition(
+        session,
+        order,
+        Event.reassign,
+        actor_id=principal.id,
+        at=now,
+        reason=reason or None,
+        caregiver_id=caregiver.id,
+        values={"caregiver_id": caregiver.id},
+    )
+    await orders.end_active_visit(
+        session, order.id, status=VisitStatus.reassigned, reason=reason or "reassigned"
+    )
+    await book(session, order, caregiver.id, actor_id=principal.id, now=now)
+    return order
+
+
+def _visit_scope(principal: Principal) -> Select[Visit, Order]:
+    stmt = select(Visit, Order).join(Order, Order.id == Visit.order_id)
+    if principal.role is Role.caregiver:
+        return stmt.where(Visit.caregiver_id == principal.id)
+    if principal.role is Role.provider:
+        return stmt.join(Caregiver, Caregiver.id == Visit.caregiver_id).where(
+            Caregiver.provider_id == principal.provider_id
+        )
+    if principal.role is Role.operator:
+        return stmt.where(Order.district_id == principal.district_id)
+    return stmt.where(false())
+
+
+async def _get(
+    session: AsyncSession, principal: Principal, visit_id: uuid.UUID
+) -> tuple[Visit, Order]:
+    row = (await session.execute(_visit_scope(principal).where(Visit.id == visit_id))).one_or_none()
+    if row is None:
+        raise NotFound("No such visit.")
+    return row[0], row[1]
+
+
+def contact_visible(visit: Visit, principal: Principal) -> bool:
+    """A caregiver sees the senior's contact from assignment to check-out, and only then."""
+    return principal.role is Role.caregiver and visit.status in (
+        VisitStatus.assigned,
+        VisitStatus.in_progress,
+    )
+
+
+async def _view(
+    session: AsyncSession, principal: Principal, visit: Visit, order: Order, *, now: datetime
+) -> VisitOut:
+    senior = await session.get(Senior, order.senior_id)
+    assert senior is not None
+    caregiver = await session.get(Caregiver, visit.caregiver_id)
+    distance = None
+    if caregiver is not None and caregiver.lat is not None and caregiver.lon is not None:
+        distance = round(haversine_m(caregiver.lat, caregiver.lon, order.lat, order.lon), 1)
+    contact = None
+    if contact_visible(visit, principal):
+        contact = SeniorContact.model_validate(senior)
+        audit.record_read(
+            session,
+            principal,
+            senior_id=senior.id,
+            action="visit.contact",
+            fields=CONTACT_FIELDS,
+            object_id=visit.id,
+            at=now,
+        )
+    return _out(visit, order, senior, distance, contact)
+
+
+def _out(
+    visit: Visit,
+    order: Order,
+    senior: Senior,
+    distance: float | None,
+    contact: SeniorContact | None,
+) -> VisitOut:
+    return VisitOut(
+        id=visit.id,
+        order_id=order.id,
+        caregiver_id=visit.caregiver_id,
+        status=visit.status.value,
+        order_status=order.status,
+        service_code=order.service_code,
+        priority=order.priority,
+        starts_at=visit.starts_at,
+        ends_at=visit.ends_at,
+        checked_in_at=visit.checked_in_at,
+        checked_out_at=visit.checked_out_at,
+        actual_duration_min=visit.actual_duration_min,
+        neighbourhood=senior.neighbourhood,
+        distance_m=distance,
+        senior=contact,
+    )
+
+
+async def get_view(
+    session: AsyncSession, principal: Principal, visit_id: uuid.UUID, *, now: datetime
+) -> VisitOut:
+    visit, order = await _get(session, principal, visit_id)
+    return await _view(session, principal, visit, order, now=now)
+
+
+async def list_views(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: VisitStatus | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[VisitOut], int | None]:
+    """Lists never carry contact details: open a visit to see them (and be audited)."""
+    stmt = _visit_scope(principal).order_by(Visit.starts_at.desc(), Visit.id)
+    if status is not None:
+        stmt = stmt.where(Visit.status == status)
+    rows = (await session.execute(stmt.limit(limit + 1).offset(offset))).all()
+    more = len(rows) > limit
+    seniors = {
+        s.id: s
+        for s in (
+            await session.execute(
+                select(Senior).where(Senior.id.in_({r[1].senior_id for r in rows}))
+            )
+        ).scalars()
+    }
+    views = [
+        _out(visit, order, seniors[order.senior_id], None, None) for visit, order in rows[:limit]
+    ]
+    return views, (offset + limit if more else None)
+
+
+async def check_in(
+    session: AsyncSession,
+    principal: Principal,
+    visit_id: uuid.UUID,
+    *,
+    lat: float,
+    lon: float,
+    settings: Settings,
+    now: datetime,
+) -> VisitOut:
+    """The caregiver is at the door: accepted only within the geofence around the home."""
+    visit, order = await _get(session, principal, visit_id)
+    distance = haversine_m(lat, lon, order.lat, order.lon)
+    if visit.status is VisitStatus.assigned and distance > settings.checkin_radius_m:
+        raise Unprocessable(
+            f"You are {distance:.0f} m from the senior's home; check-in is accepted within "
+            f"{settings.checkin_radius_m:.0f} m.",
+            code="too_far",
+            extra={"distance_m": round(distance, 1), "radius_m": settings.checkin_radius_m},
+        )
+    return await _start(
+        session, principal, visit, order, now=now, lat=lat, lon=lon, distance=distance, reason=None
+    )
+
+
+async def operator_check_in(
+    session: AsyncSession, principal: Principal, visit_id: uuid.UUID, *, reason: str, now: datetime
+) -> VisitOut:
+    """An operator records a check-in the geofence could not (no GPS, wrong pin), with a reason."""
+    visit, order = await _get(session, principal, visit_id)
+    return await _start(
+        session, principal, visit, order, now=now, lat=None, lon=None, distance=None, reason=reason
+    )
+
+
+async def _start(
+    session: AsyncSession,
+    principal: Principal,
+    visit: Visit,
+    order: Order,
+    *,
+    now: datetime,
+    lat: float | None,
+    lon: float | None,
+    distance: float | None,
+    reason: str | None,
+) -> VisitOut:
+    if visit.status is not VisitStatus.assigned:
+        raise Conflict(
+            f"Cannot check in to a visit that is {visit.status.value}.", code="illegal_transition"
+        )
+    await transition(
+        session,
+        order,
+        Event.check_in,
+        actor_id=principal.id,
+        at=now,
+        reason=reason,
+        caregiver_id=visit.caregiver_id,
+    )
+    visit.status = VisitStatus.in_progress
+    visit.checked_in_at = now
+    visit.checked_in_by = principal.id
+    visit.check_in_lat, visit.check_in_lon = lat, lon
+    visit.check_in_distance_m = round(distance, 1) if distance is not None else None
+    visit.check_in_override_reason = reason
+    await session.flush()
+    return await _view(session, principal, visit, order, now=now)
+
+
+async def check_out(
+    session: AsyncSession, principal: Principal, visit_id: uuid.UUID, *, notes: str, now: datetime
+) -> VisitOut:
+    """Done: record how long it took; the booked slot shrinks to the real end, never grows."""
+    visit, order = await _get(session, principal, visit_id)
+    if visit.status is not VisitStatus.in_progress:
+        raise Conflict(
+            f"Cannot check out of a visit that is {visit.status.value}.", code="illegal_transition"
+        )
+    await transition(
+        session,
+        order,
+        Event.check_out,
+        actor_id=principal.id,
+        at=now,
+        reason=notes or None,
+        caregiver_id=visit.caregiver_id,
+    )
+    assert visit.checked_in_at is not None
+    visit.status = VisitStatus.completed
+    visit.checked_out_at = now
+    visit.actual_duration_min = max(0, round((now - visit.checked_in_at).total_seconds() / 60))
+    visit.ends_at = max(visit.starts_at, min(visit.ends_at, now))
+    visit.end_reason = notes or None
+    await session.flush()
+    return await _view(session, principal, visit, order, now=now)
+
+
+async def withdraw(
+    session: AsyncSession, principal: Principal, visit_id: uuid.UUID, *, reason: str, now: datetime
+) -> VisitOut:
+    """The caregiver cannot go after all: the order returns to dispatch with priority up."""
+    visit, order = await _get(session, principal, visit_id)
+    if visit.status is not VisitStatus.assigned:
+        raise Conflict(
+            f"Cannot withdraw from a visit that is {visit.status.value}.", code="illegal_transition"
+        )
+    await transition(
+        session,
+        order,
+        Event.withdraw,
+        actor_id=principal.id,
+        at=now,
+        reason=reason,
+        caregiver_id=visit.caregiver_id,
+        values={"caregiver_id": None, "redispatch_count": order.redispatch_count + 1},
+    )
+    visit.status = VisitStatus.withdrawn
+    visit.end_reason = reason
+    await session.flush()
+    return await _view(session, principal, visit, order, now=now)
+
+
+async def order_visits(session: AsyncSession, order_id: uuid.UUID) -> Sequence[Visit]:
+    return (
+        (
+            await session.execute(
+                select(Visit).where(Visit.order_id == order_id).order_by(Visit.assigned_at)
+            )
+        )
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,117 @@
+"""Tests run against a real database built by the real migrations: SQLite or PostgreSQL,
+chosen by DOORSTEP_TEST_DATABASE_URL. Each test starts from empty tables (catalogue kept)."""
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import app.security
+from app.config import Settings
+from app.db import Base, create_engine, create_sessionmaker
+from app.main import create_app
+from tests.factories import World, build_world
+
+DATABASE_URL = os.environ.get("DOORSTEP_TEST_DATABASE_URL", "sqlite+aiosqlite:///./var/test.db")
+IS_POSTGRES = DATABASE_URL.startswith("postgresql")
+KEEP = {"service", "alembic_version"}
+
+
+def pytest_report_header() -> str:
+    return f"database: {DATABASE_URL}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only (runs in the PostgreSQL pass of make test)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(env="test", database_url=DATABASE_URL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> None:
+    # Argon2's production cost (about 50 ms a hash) would dominate the suite; the algorithm and
+    # code path stay the same.
+    app.security._password_hash = PasswordHash(
+        (Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> None:
+    """Drop everything and run the real migrations once per session."""
+    import asyncio
+
+    from app.cli import migrate
+
+    async def reset() -> None:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            if IS_POSTGRES:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    if IS_POSTGRES:
+        asyncio.run(reset())
+    else:
+        path = Path(DATABASE_URL.split("///", 1)[1])
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    os.environ["DOORSTEP_DATABASE_URL"] = DATABASE_URL
+    migrate()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings, migrated: None) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean(engine: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
+    async with engine.begin() as conn:
+        if IS_POSTGRES:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from metadata)
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine, clean: None) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def client(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
+    application = create_app(settings)
+    async with (
+        application.router.lifespan_context(application),
+        AsyncClient(
+            transport=ASGITransport(app=application), base_url="http://doorstep.test"
+        ) as http,
+    ):
+        http.app = application  # type: ignore[attr-defined]
+        yield http
+
+
+@pytest.fixture
+async def world(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> World:
+    return await build_world(sessionmaker, settings, now=datetime.now(UTC))
