@@ -72,16 +72,16 @@ def problem(
     code: str,
     detail: str,
     headers: Mapping[str, str] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """Render one problem+json response."""
+    """Render one problem+json response; ``extra`` members never replace the standard ones."""
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": PROBLEM_TYPE_BASE + code,
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "code": code,
-        **extra,
     }
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
@@ -104,7 +104,7 @@ _HTTP_CODES = {
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return problem(exc.status_code, exc.code, exc.detail, headers=headers, **exc.extra)
+    return problem(exc.status_code, exc.code, exc.detail, headers=headers, extra=exc.extra)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -128,7 +128,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
     detail = f"{where}: {first['msg']}" if where else str(first["msg"])
-    return problem(422, "validation_error", detail, errors=errors)
+    return problem(422, "validation_error", detail, extra={"errors": errors})
 
 
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:

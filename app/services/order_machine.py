@@ -93,7 +93,7 @@ async def transition(
         raise Conflict(
             f"Cannot {event.value.replace('_', ' ')} an order that is {current.value}.",
             code="illegal_transition",
-            extra={"status": current.value, "event": event.value},
+            extra={"order_status": current.value, "event": event.value},
         )
     changed = await session.execute(
         update(Order)
