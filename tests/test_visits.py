@@ -1,0 +1,154 @@
+"""A caregiver's side: duty, position, check-in geofence, check-out, withdrawal."""
+
+from datetime import UTC, datetime, timedelta
+
+from httpx import AsyncClient
+
+from tests.factories import FAR, HOME, NEAR_HOME, World
+from tests.test_orders import assign, place, visit_of
+
+
+class TestDutyAndPosition:
+    async def test_go_on_duty_and_report_position(self, client: AsyncClient, world: World) -> None:
+        r = await client.put(
+            "/v1/caregivers/me/duty", json={"on_duty": True}, headers=world.nurse.auth
+        )
+        assert r.json()["on_duty"] is True
+        r = await client.put(
+            "/v1/caregivers/me/position",
+            json={"lat": HOME[0], "lon": HOME[1]},
+            headers=world.nurse.auth,
+        )
+        assert (r.json()["lat"], r.json()["lon"]) == HOME
+
+    async def test_an_older_fix_never_moves_the_caregiver_back(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        now = datetime.now(UTC)
+        await client.put(
+            "/v1/caregivers/me/position",
+            json={"lat": HOME[0], "lon": HOME[1]},
+            headers=world.nurse.auth,
+        )
+        stale = {
+            "lat": FAR[0],
+            "lon": FAR[1],
+            "recorded_at": (now - timedelta(minutes=5)).isoformat(),
+        }
+        r = await client.put("/v1/caregivers/me/position", json=stale, headers=world.nurse.auth)
+        assert (r.json()["lat"], r.json()["lon"]) == HOME
+
+    async def test_a_fix_from_the_future_is_refused(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        r = await client.put(
+            "/v1/caregivers/me/position",
+            json={"lat": 34.0, "lon": 108.0, "recorded_at": future},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 422
+
+
+class TestCheckIn:
+    async def test_too_far_says_how_far(self, client: AsyncClient, world: World) -> None:
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": FAR[0], "lon": FAR[1]},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 422
+        body = r.json()
+        assert body["code"] == "too_far"
+        assert 2000 < body["distance_m"] < 3500
+        assert body["radius_m"] == 150
+        assert f"{body['distance_m']:.0f} m" in body["detail"]
+
+    async def test_within_radius_starts_the_visit(self, client: AsyncClient, world: World) -> None:
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 200
+        assert r.json()["status"] == "in_progress"
+        assert r.json()["order_status"] == "in_progress"
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 409
+
+    async def test_operator_records_a_check_in_with_a_reason(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.post(
+            f"/v1/ops/visits/{visit['id']}/check-in",
+            json={"reason": "GPS broken; confirmed by phone"},
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 200, r.text
+        r = await client.get(f"/v1/ops/orders/{order['id']}", headers=world.operator_a.auth)
+        assert r.json()["visits"][0]["check_in_override_reason"] == "GPS broken; confirmed by phone"
+        assert r.json()["history"][-1]["actor_id"] == str(world.operator_a.id)
+
+
+class TestCheckOut:
+    async def test_check_out_records_duration_and_frees_the_rest_of_the_slot(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-out", json={}, headers=world.nurse.auth
+        )
+        assert r.status_code == 409  # not checked in yet
+        await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+            headers=world.nurse.auth,
+        )
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-out",
+            json={"notes": "all good"},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 200
+        done = r.json()
+        assert done["status"] == "completed"
+        assert done["actual_duration_min"] == 0
+        assert datetime.fromisoformat(done["ends_at"]) <= datetime.now(UTC)
+        # The 60-minute slot ended at check-out, so the next order can start right away.
+        other = await place(client, world.neighbour.auth)
+        await assign(client, world, other["id"], world.nurse.id)
+
+
+class TestWithdraw:
+    async def test_withdraw_returns_the_order_to_dispatch(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/withdraw", json={"reason": "sick"}, headers=world.nurse.auth
+        )
+        assert r.status_code == 200
+        assert r.json()["status"] == "withdrawn"
+        r = await client.get(f"/v1/ops/orders/{order['id']}", headers=world.operator_a.auth)
+        assert r.json()["status"] == "pending"
+        assert r.json()["caregiver_id"] is None
+        assert r.json()["redispatch_count"] == 1
+        # And it can be given to someone else.
+        await assign(client, world, order["id"], world.nurse.id)
