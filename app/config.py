@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     access_token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
     checkin_radius_m: float = Field(default=150.0, gt=0)
+    checkin_early_minutes: int = Field(default=60, ge=0)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     page_size_default: int = Field(default=20, ge=1)

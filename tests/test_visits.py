@@ -152,3 +152,26 @@ class TestWithdraw:
         assert r.json()["redispatch_count"] == 1
         # And it can be given to someone else.
         await assign(client, world, order["id"], world.nurse.id)
+
+
+class TestCheckInTime:
+    async def test_check_in_to_tomorrows_visit_is_refused(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        start = datetime.now(UTC) + timedelta(days=1)
+        order = await place(
+            client,
+            world.senior.auth,
+            window_start=start.isoformat(),
+            window_end=(start + timedelta(hours=2)).isoformat(),
+        )
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 409
+        assert r.json()["code"] == "too_early"
+        assert datetime.fromisoformat(r.json()["opens_at"]) == start - timedelta(minutes=60)

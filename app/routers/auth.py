@@ -11,7 +11,19 @@ from app.services import accounts
 router = APIRouter(prefix="/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/token", summary="Log in (OAuth2 password flow)")
+@router.post(
+    "/token",
+    summary="Log in (OAuth2 password flow)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {"username": "13900000001", "password": "doorstep-demo"}
+                }
+            }
+        }
+    },
+)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,

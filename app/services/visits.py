@@ -340,6 +340,14 @@ async def check_in(
 ) -> VisitOut:
     """The caregiver is at the door: accepted only within the geofence around the home."""
     visit, order = await _get(session, principal, visit_id)
+    opens = visit.starts_at - timedelta(minutes=settings.checkin_early_minutes)
+    if visit.status is VisitStatus.assigned and now < opens:
+        raise Conflict(
+            f"This visit starts at {visit.starts_at.isoformat()}; check-in opens "
+            f"{settings.checkin_early_minutes} min before.",
+            code="too_early",
+            extra={"opens_at": opens.isoformat()},
+        )
     distance = haversine_m(lat, lon, order.lat, order.lon)
     if visit.status is VisitStatus.assigned and distance > settings.checkin_radius_m:
         raise Unprocessable(
