@@ -57,9 +57,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         migrate(args.revision)
     elif args.command == "seed-demo":
+        from app.errors import AppError
         from app.seed import seed_demo
 
-        print(asyncio.run(seed_demo(get_settings(), if_empty=args.if_empty)))
+        try:
+            print(asyncio.run(seed_demo(get_settings(), if_empty=args.if_empty)))
+        except AppError as exc:
+            sys.exit(f"seed-demo: {exc.detail}")
 
 
 if __name__ == "__main__":

@@ -30,3 +30,17 @@ async def test_routes_are_versioned_and_tagged(client: AsyncClient) -> None:
 async def test_health_and_readiness(client: AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ok"}
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from app.config import Settings
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [
+        f"DOORSTEP_{name.upper()}"
+        for name in Settings.model_fields
+        if f"DOORSTEP_{name.upper()}" not in readme
+    ]
+    assert missing == []

@@ -354,3 +354,25 @@ class TestStateMachine:
             )
         assert history == 4
         assert events == ["order.placed", "order.assign", "order.check_in", "order.check_out"]
+
+
+class TestRegisterSenior:
+    async def test_with_preferred_and_blocked_caregivers(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        """Regression: the wishes were flushed before the senior row and failed its foreign key."""
+        body = {
+            "name": "Zhao Lan",
+            "phone": "13912345678",
+            "password": "a-long-passphrase",
+            "address": "7 Hongmiaopo Road",
+            "neighbourhood": "Hongmiaopo",
+            "lat": 34.28,
+            "lon": 108.90,
+            "preferred_caregivers": [str(world.nurse.id)],
+            "blocked_caregivers": [str(world.helper.id)],
+        }
+        r = await client.post("/v1/ops/seniors", json=body, headers=world.operator_a.auth)
+        assert r.status_code == 201, r.text
+        assert r.json()["preferred_caregivers"] == [str(world.nurse.id)]
+        assert r.json()["blocked_caregivers"] == [str(world.helper.id)]

@@ -1,4 +1,8 @@
-"""Log-in and registration of every role."""
+"""Log-in and registration of every role.
+
+The ``password_hash`` keyword lets a bulk loader (the demo seed) hash a shared password once
+instead of paying Argon2's cost per account.
+"""
 
 import uuid
 from collections.abc import Sequence
@@ -79,14 +83,16 @@ async def list_districts(session: AsyncSession) -> Sequence[District]:
     return (await session.execute(select(District).order_by(District.code))).scalars().all()
 
 
-async def create_operator(session: AsyncSession, data: OperatorIn) -> Account:
+async def create_operator(
+    session: AsyncSession, data: OperatorIn, *, password_hash: str | None = None
+) -> Account:
     if await session.get(District, data.district_id) is None:
         raise Unprocessable("Unknown district.", code="unknown_district")
     await _new_login(session, data.login)
     account = Account(
         role=Role.operator,
         login=data.login,
-        password_hash=hash_password(data.password),
+        password_hash=password_hash or hash_password(data.password),
         display_name=data.name,
         district_id=data.district_id,
     )
@@ -117,7 +123,12 @@ async def _district_caregivers(
 
 
 async def create_senior(
-    session: AsyncSession, operator: Principal, data: SeniorIn, *, now: datetime
+    session: AsyncSession,
+    operator: Principal,
+    data: SeniorIn,
+    *,
+    now: datetime,
+    password_hash: str | None = None,
 ) -> Senior:
     assert operator.district_id is not None
     await _new_login(session, data.phone)
@@ -127,7 +138,7 @@ async def create_senior(
     account = Account(
         role=Role.senior,
         login=data.phone,
-        password_hash=hash_password(data.password),
+        password_hash=password_hash or hash_password(data.password),
         display_name=data.name,
         district_id=operator.district_id,
         created_at=now,
@@ -152,6 +163,8 @@ async def create_senior(
         created_at=now,
     )
     session.add(senior)
+    # The senior row must exist before the preference rows that point at it.
+    await _flush_unique(session, "The phone number")
     for kind, ids in (
         (PreferenceKind.preferred, data.preferred_caregivers),
         (PreferenceKind.blocked, data.blocked_caregivers),
@@ -159,7 +172,7 @@ async def create_senior(
         session.add_all(
             CaregiverPreference(senior_id=account.id, caregiver_id=cid, kind=kind) for cid in ids
         )
-    await _flush_unique(session, "The phone number")
+    await session.flush()
     return senior
 
 
@@ -193,7 +206,11 @@ async def create_provider(
 
 
 async def create_caregiver(
-    session: AsyncSession, operator: Principal, data: CaregiverIn
+    session: AsyncSession,
+    operator: Principal,
+    data: CaregiverIn,
+    *,
+    password_hash: str | None = None,
 ) -> Caregiver:
     provider = await session.scalar(
         select(Provider).where(
@@ -206,7 +223,7 @@ async def create_caregiver(
     account = Account(
         role=Role.caregiver,
         login=data.phone,
-        password_hash=hash_password(data.password),
+        password_hash=password_hash or hash_password(data.password),
         display_name=data.name,
         district_id=operator.district_id,
     )
