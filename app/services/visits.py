@@ -371,6 +371,45 @@ async def operator_check_in(
     )
 
 
+# The visit moves in step with its order: event -> (visit status it needs, visit status after).
+VISIT_STEPS = {
+    Event.check_in: (VisitStatus.assigned, VisitStatus.in_progress),
+    Event.check_out: (VisitStatus.in_progress, VisitStatus.completed),
+    Event.withdraw: (VisitStatus.assigned, VisitStatus.withdrawn),
+}
+
+
+async def _step(
+    session: AsyncSession,
+    principal: Principal,
+    visit: Visit,
+    order: Order,
+    event: Event,
+    *,
+    now: datetime,
+    reason: str | None,
+    values: dict[str, object] | None = None,
+) -> None:
+    """Move the visit and its order together; the order's conditional UPDATE picks one winner."""
+    needs, becomes = VISIT_STEPS[event]
+    if visit.status is not needs:
+        raise Conflict(
+            f"Cannot {event.value.replace('_', ' ')} a visit that is {visit.status.value}.",
+            code="illegal_transition",
+        )
+    await transition(
+        session,
+        order,
+        event,
+        actor_id=principal.id,
+        at=now,
+        reason=reason,
+        caregiver_id=visit.caregiver_id,
+        values=values,
+    )
+    visit.status = becomes
+
+
 async def _start(
     session: AsyncSession,
     principal: Principal,
@@ -383,20 +422,7 @@ async def _start(
     distance: float | None,
     reason: str | None,
 ) -> VisitOut:
-    if visit.status is not VisitStatus.assigned:
-        raise Conflict(
-            f"Cannot check in to a visit that is {visit.status.value}.", code="illegal_transition"
-        )
-    await transition(
-        session,
-        order,
-        Event.check_in,
-        actor_id=principal.id,
-        at=now,
-        reason=reason,
-        caregiver_id=visit.caregiver_id,
-    )
-    visit.status = VisitStatus.in_progress
+    await _step(session, principal, visit, order, Event.check_in, now=now, reason=reason)
     visit.checked_in_at = now
     visit.checked_in_by = principal.id
     visit.check_in_lat, visit.check_in_lon = lat, lon
@@ -411,21 +437,8 @@ async def check_out(
 ) -> VisitOut:
     """Done: record how long it took; the booked slot shrinks to the real end, never grows."""
     visit, order = await _get(session, principal, visit_id)
-    if visit.status is not VisitStatus.in_progress:
-        raise Conflict(
-            f"Cannot check out of a visit that is {visit.status.value}.", code="illegal_transition"
-        )
-    await transition(
-        session,
-        order,
-        Event.check_out,
-        actor_id=principal.id,
-        at=now,
-        reason=notes or None,
-        caregiver_id=visit.caregiver_id,
-    )
+    await _step(session, principal, visit, order, Event.check_out, now=now, reason=notes or None)
     assert visit.checked_in_at is not None
-    visit.status = VisitStatus.completed
     visit.checked_out_at = now
     visit.actual_duration_min = max(0, round((now - visit.checked_in_at).total_seconds() / 60))
     visit.ends_at = max(visit.starts_at, min(visit.ends_at, now))
@@ -439,33 +452,22 @@ async def withdraw(
 ) -> VisitOut:
     """The caregiver cannot go after all: the order returns to dispatch with priority up."""
     visit, order = await _get(session, principal, visit_id)
-    if visit.status is not VisitStatus.assigned:
-        raise Conflict(
-            f"Cannot withdraw from a visit that is {visit.status.value}.", code="illegal_transition"
-        )
-    await transition(
+    await _step(
         session,
+        principal,
+        visit,
         order,
         Event.withdraw,
-        actor_id=principal.id,
-        at=now,
+        now=now,
         reason=reason,
-        caregiver_id=visit.caregiver_id,
         values={"caregiver_id": None, "redispatch_count": order.redispatch_count + 1},
     )
-    visit.status = VisitStatus.withdrawn
     visit.end_reason = reason
     await session.flush()
     return await _view(session, principal, visit, order, now=now)
 
 
 async def order_visits(session: AsyncSession, order_id: uuid.UUID) -> Sequence[Visit]:
-    return (
-        (
-            await session.execute(
-                select(Visit).where(Visit.order_id == order_id).order_by(Visit.assigned_at)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    """Every visit an order has had, oldest first (operators' history view)."""
+    stmt = select(Visit).where(Visit.order_id == order_id).order_by(Visit.assigned_at)
+    return (await session.execute(stmt)).scalars().all()
