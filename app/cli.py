@@ -1,7 +1,8 @@
-"""The ``doorstep`` command: serve, migrate, seed-demo."""
+"""The ``doorstep`` command: serve, migrate, seed-demo, create-admin."""
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     p_seed.add_argument(
         "--if-empty", action="store_true", help="do nothing if accounts already exist"
     )
+    p_admin = sub.add_parser(
+        "create-admin",
+        help="create a platform admin (password from DOORSTEP_ADMIN_PASSWORD or a prompt)",
+    )
+    p_admin.add_argument("login")
+    p_admin.add_argument("--name", default="Platform administrator")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -64,6 +71,16 @@ def main(argv: list[str] | None = None) -> None:
             print(asyncio.run(seed_demo(get_settings(), if_empty=args.if_empty)))
         except AppError as exc:
             sys.exit(f"seed-demo: {exc.detail}")
+    elif args.command == "create-admin":
+        from app.errors import AppError
+        from app.services.accounts import create_admin_account
+
+        password = os.environ.get("DOORSTEP_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+        try:
+            asyncio.run(create_admin_account(get_settings(), args.login, password, args.name))
+        except AppError as exc:
+            sys.exit(f"create-admin: {exc.detail}")
+        print(f"admin {args.login!r} created")
 
 
 if __name__ == "__main__":

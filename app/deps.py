@@ -37,6 +37,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.app.state.read_sessionmaker):
+        yield session
+
+
+# For requests that only read and never authenticate through SessionDep (log-in).
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="A provider's API key."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from anyio import to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -21,16 +22,20 @@ _DUMMY_HASH = _password_hash.hash("doorstep-timing-equaliser")
 API_KEY_PREFIX = "dsk_"
 
 
-def hash_password(password: str) -> str:
-    return _password_hash.hash(password)
+# Argon2 is ~50 ms of CPU by design: run it in a worker thread, never on the event loop, or
+# every login would stall every other request (an SOS included).
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+async def hash_password(password: str) -> str:
+    return await to_thread.run_sync(_password_hash.hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant-work check: an unknown account costs the same as a wrong password."""
     if password_hash is None:
-        _password_hash.verify(password, _DUMMY_HASH)
+        await to_thread.run_sync(_password_hash.verify, password, _DUMMY_HASH)
         return False
-    return _password_hash.verify(password, password_hash)
+    return await to_thread.run_sync(_password_hash.verify, password, password_hash)
 
 
 @dataclass(frozen=True)

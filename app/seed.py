@@ -483,6 +483,7 @@ async def _orders(
         operator,
         visit,
         reason="Caregiver's phone had no GPS fix in the stairwell; confirmed by phone call",
+        settings=settings,
         now=t0 + 30 * m,
     )
     await visits.check_out(session, _caregiver_principal(courier), visit, notes="", now=t0 + 40 * m)
@@ -517,7 +518,7 @@ async def _orders(
         window_start=_local(tomorrow, 9),
         window_end=_local(tomorrow, 11),
     )
-    await orders.sos(session, _senior_principal(seniors[7]), now=now - 3 * m)
+    await orders.sos(session, _senior_principal(seniors[7]), settings=settings, now=now - 3 * m)
 
     # Cancelled by the senior before anyone was found.
     oid = await flow.place(
@@ -564,7 +565,7 @@ def _logins(keys: dict[str, str] | None) -> str:
 
 async def _load(session: AsyncSession, settings: Settings, now: datetime) -> str:
     # Every demo account shares one published password: hash it once, not 240 times.
-    password_hash = hash_password(DEMO_PASSWORD)
+    password_hash = await hash_password(DEMO_PASSWORD)
     # Never the global random: the demo is the same on every run.
     rng = random.Random(SEED)  # noqa: S311 (demo data, not secrets)
     today = now.astimezone(SHANGHAI).date()

@@ -125,7 +125,7 @@ async def build_world(
         admin = Account(
             role=Role.admin,
             login="admin",
-            password_hash=hash_password(PASSWORD),
+            password_hash=await hash_password(PASSWORD),
             display_name="Admin",
         )
         session.add(admin)

@@ -269,3 +269,89 @@ async def test_database_itself_refuses_two_active_visits_and_overlaps(
                 "e": now + timedelta(hours=2),
             },
         )
+
+
+async def test_double_tapped_sos_opens_one_emergency(
+    client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    responses = await asyncio.gather(
+        *(client.post("/v1/sos", headers=world.senior.auth) for _ in range(10))
+    )
+    assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+async def test_racing_ratings_count_once(
+    client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    from app.models import Caregiver
+    from tests.factories import NEAR_HOME
+
+    r = await client.post(
+        "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
+    )
+    order_id = r.json()["id"]
+    await client.post(
+        f"/v1/ops/orders/{order_id}/assign",
+        json={"caregiver_id": str(world.nurse.id)},
+        headers=world.operator_a.auth,
+    )
+    visit_id = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"][0]["id"]
+    near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+    await client.post(f"/v1/visits/{visit_id}/check-in", json=near, headers=world.nurse.auth)
+    await client.post(f"/v1/visits/{visit_id}/check-out", json={}, headers=world.nurse.auth)
+
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/v1/orders/{order_id}/rating", json={"score": 5}, headers=world.senior.auth
+            )
+            for _ in range(10)
+        )
+    )
+    assert _codes(responses) == {200: 1, 409: 9}
+    async with sessionmaker() as session:
+        nurse = await session.get(Caregiver, world.nurse.id)
+        assert nurse is not None
+        assert (nurse.rating_sum, nurse.rating_count) == (5, 1)
+
+
+async def test_a_transition_based_on_a_stale_read_loses_even_if_the_status_matches(
+    client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Reassignment keeps the status 'assigned'; a withdrawal decided on the old row must not
+    then succeed and strand the new caregiver's visit (it did before orders had a version)."""
+    from app.errors import Conflict
+    from app.services.order_machine import Event, transition
+
+    r = await client.post(
+        "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
+    )
+    order_id = uuid.UUID(r.json()["id"])
+    await client.post(
+        f"/v1/ops/orders/{order_id}/assign",
+        json={"caregiver_id": str(world.nurse.id)},
+        headers=world.operator_a.auth,
+    )
+    async with sessionmaker() as session:
+        stale = await session.get(Order, order_id)  # what the nurse's withdraw request read
+    assert stale is not None
+    r = await client.post(
+        f"/v1/ops/orders/{order_id}/reassign",
+        json={"caregiver_id": str(world.helper.id), "reason": "nearer"},
+        headers=world.operator_a.auth,
+    )
+    assert r.status_code == 200
+
+    async with sessionmaker() as session, session.begin():
+        with pytest.raises(Conflict) as caught:
+            await transition(
+                session, stale, Event.withdraw, actor_id=world.nurse.id, at=datetime.now(UTC)
+            )
+    assert caught.value.code == "concurrent_change"
+    async with sessionmaker() as session:
+        order = await session.get(Order, order_id)
+        assert order is not None
+        assert (order.status, order.caregiver_id) == ("assigned", world.helper.id)

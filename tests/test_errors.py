@@ -36,3 +36,31 @@ async def test_unknown_route_and_method_are_problems(client: AsyncClient) -> Non
     r = await client.delete("/healthz")
     assert r.status_code == 405
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_streamed_body_over_the_limit_is_413_not_a_parse_error(
+    client: AsyncClient, world: World
+) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"service_code": "cleaning", "notes": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    r = await client.post(
+        "/v1/orders",
+        content=chunks(),
+        headers={**world.senior.auth, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["code"] == "payload_too_large"
+
+
+async def test_a_non_numeric_content_length_is_a_400(client: AsyncClient, world: World) -> None:
+    r = await client.post(
+        "/v1/orders",
+        content=b"{}",
+        headers={**world.senior.auth, "Content-Type": "application/json", "Content-Length": "abc"},
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"

@@ -376,3 +376,32 @@ class TestRegisterSenior:
         assert r.status_code == 201, r.text
         assert r.json()["preferred_caregivers"] == [str(world.nurse.id)]
         assert r.json()["blocked_caregivers"] == [str(world.helper.id)]
+
+
+class TestQueueEmergencies:
+    async def test_a_waiting_emergency_is_above_an_escalated_routine_order(
+        self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        from app.models import Order
+
+        routine = await place(client, world.neighbour.auth, service_code="cleaning")
+        async with sessionmaker() as session, session.begin():
+            row = await session.get(Order, uuid.UUID(str(routine["id"])))
+            assert row is not None
+            row.status = "escalated"  # type: ignore[assignment]
+        sos = (await client.post("/v1/sos", headers=world.senior.auth)).json()
+        r = await client.get("/v1/ops/queue", headers=world.operator_a.auth)
+        assert [o["id"] for o in r.json()["items"]] == [sos["id"], routine["id"]]
+
+    async def test_placing_a_second_open_emergency_is_a_conflict_naming_the_first(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        sos = (await client.post("/v1/sos", headers=world.senior.auth)).json()
+        r = await client.post(
+            "/v1/orders",
+            json={"service_code": "nursing_visit", "priority": "emergency"},
+            headers=world.senior.auth,
+        )
+        assert r.status_code == 409
+        assert r.json()["code"] == "emergency_open"
+        assert r.json()["order_id"] == sos["id"]

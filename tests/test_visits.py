@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import FAR, HOME, NEAR_HOME, World
 from tests.test_orders import assign, place, visit_of
@@ -175,3 +176,142 @@ class TestCheckInTime:
         assert r.status_code == 409
         assert r.json()["code"] == "too_early"
         assert datetime.fromisoformat(r.json()["opens_at"]) == start - timedelta(minutes=60)
+
+
+def _at(client: AsyncClient, moment: datetime) -> None:
+    """Move the API's clock (the NowDep dependency)."""
+    from app.deps import get_now
+
+    client.app.dependency_overrides[get_now] = lambda: moment  # type: ignore[attr-defined]
+
+
+class TestOneVisitAtATime:
+    async def test_cannot_check_in_to_a_second_visit_while_one_is_open(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        now = datetime.now(UTC)
+        first = await place(client, world.senior.auth, service_code="companionship")
+        later = now + timedelta(minutes=95)  # after the first visit's 90 booked minutes
+        second = await place(
+            client,
+            world.neighbour.auth,
+            service_code="companionship",
+            window_start=later.isoformat(),
+            window_end=(later + timedelta(hours=2)).isoformat(),
+        )
+        await assign(client, world, first["id"], world.nurse.id)
+        await assign(client, world, second["id"], world.nurse.id)
+        visits = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+        by_order = {v["order_id"]: v["id"] for v in visits}
+        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+        r = await client.post(
+            f"/v1/visits/{by_order[first['id']]}/check-in", json=near, headers=world.nurse.auth
+        )
+        assert r.status_code == 200
+        # 45 minutes on, the neighbour's visit is open for check-in (60 min early) — but the
+        # nurse is still with the first senior.
+        _at(client, now + timedelta(minutes=45))
+        r = await client.post(
+            f"/v1/visits/{by_order[second['id']]}/check-in", json=near, headers=world.nurse.auth
+        )
+        assert r.status_code == 409
+        assert r.json()["code"] == "caregiver_busy"
+
+    async def test_an_overrunning_visit_still_occupies_the_caregiver(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        first = await place(client, world.senior.auth)  # 60 minutes
+        await assign(client, world, first["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+        await client.post(f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth)
+        _at(client, datetime.now(UTC) + timedelta(minutes=90))  # still at the first home
+        second = await place(client, world.neighbour.auth, service_code="companionship")
+        r = await client.post(
+            f"/v1/ops/orders/{second['id']}/assign",
+            json={"caregiver_id": str(world.nurse.id)},
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 409
+        assert r.json()["code"] == "caregiver_busy"
+
+    async def test_early_check_in_moves_the_booked_start(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        start = datetime.now(UTC) + timedelta(minutes=30)
+        order = await place(
+            client,
+            world.senior.auth,
+            window_start=start.isoformat(),
+            window_end=(start + timedelta(hours=2)).isoformat(),
+        )
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth
+        )
+        assert datetime.fromisoformat(r.json()["starts_at"]) < start
+
+
+class TestWhatAFormerCaregiverSees:
+    async def test_no_distance_once_the_visit_is_not_theirs(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        """An exact distance from three positions would give away the home."""
+        await client.put(
+            "/v1/caregivers/me/position",
+            json={"lat": FAR[0], "lon": FAR[1]},
+            headers=world.nurse.auth,
+        )
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        r = await client.get(f"/v1/visits/{visit['id']}", headers=world.nurse.auth)
+        assert r.json()["distance_m"] is not None
+        await client.post(
+            f"/v1/visits/{visit['id']}/withdraw", json={"reason": "sick"}, headers=world.nurse.auth
+        )
+        r = await client.get(f"/v1/visits/{visit['id']}", headers=world.nurse.auth)
+        assert r.json()["distance_m"] is None
+        assert r.json()["senior"] is None
+        r = await client.get(f"/v1/provider/visits/{visit['id']}", headers=world.provider_a_headers)
+        assert r.json()["distance_m"] is None
+
+
+class TestOperatorClosesAVisit:
+    async def test_operator_check_out_when_the_caregivers_phone_died(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        order = await place(client, world.senior.auth)
+        await assign(client, world, order["id"], world.nurse.id)
+        visit = await visit_of(client, world, world.nurse.auth)
+        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+        await client.post(f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth)
+        r = await client.post(
+            f"/v1/ops/visits/{visit['id']}/check-out",
+            json={"reason": "phone died; senior confirmed the visit ended"},
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "completed"
+        r = await client.get(f"/v1/visits/{visit['id']}", headers=world.nurse.auth)
+        assert r.json()["senior"] is None
+
+    async def test_a_deactivated_caregiver_cannot_be_assigned(
+        self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        from app.models import Account
+
+        async with sessionmaker() as session, session.begin():
+            account = await session.get(Account, world.nurse.id)
+            assert account is not None
+            account.is_active = False
+        order = await place(client, world.senior.auth)
+        r = await client.post(
+            f"/v1/ops/orders/{order['id']}/assign",
+            json={"caregiver_id": str(world.nurse.id)},
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 422
+        assert r.json()["code"] == "unknown_caregiver"

@@ -15,6 +15,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -42,6 +43,7 @@ class Priority(StrEnum):
 
 
 PRIORITY_RANK = {Priority.emergency: 0, Priority.urgent: 1, Priority.normal: 2}
+_OPEN_EMERGENCY_SQL = "priority = 'emergency' AND status NOT IN ('completed', 'cancelled')"
 
 
 class Order(Base):
@@ -56,6 +58,14 @@ class Order(Base):
         Index(None, "district_id", "status"),
         Index(None, "senior_id", "created_at"),
         Index(None, "caregiver_id", "status"),
+        # A double-tapped SOS must not open two emergencies for one senior.
+        Index(
+            "uq_care_order_open_emergency",
+            "senior_id",
+            unique=True,
+            postgresql_where=text(_OPEN_EMERGENCY_SQL),
+            sqlite_where=text(_OPEN_EMERGENCY_SQL),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=new_id)
@@ -82,6 +92,9 @@ class Order(Base):
         ForeignKey("caregiver.id", ondelete="RESTRICT")
     )
     redispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped by every transition; transitions match on it, so a same-status move such as a
+    # reassignment still makes a racing transition that read the old row fail.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     escalation_reason: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(SmallInteger)

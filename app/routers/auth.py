@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas.auth import Me, Token
 from app.schemas.common import PROBLEM_RESPONSES
 from app.services import accounts
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
 ) -> Token:
     """Seniors and caregivers log in with their phone number; operators with their login."""

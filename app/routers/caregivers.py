@@ -15,30 +15,35 @@ from app.services import accounts, caregivers, visits
 router = APIRouter(tags=["caregivers"], responses=PROBLEM_RESPONSES)
 
 
-def _out(caregiver: object) -> CaregiverOut:
-    out = CaregiverOut.model_validate(caregiver)
-    count = getattr(caregiver, "rating_count", 0)
-    out.rating = round(getattr(caregiver, "rating_sum", 0) / count, 2) if count else None
-    return out
-
-
 @router.get("/caregivers/me", summary="My profile, skills and shifts")
 async def me(principal: CaregiverDep, session: SessionDep) -> CaregiverOut:
-    return _out(await accounts.load_caregiver(session, principal.id))
+    return CaregiverOut.model_validate(await accounts.load_caregiver(session, principal.id))
 
 
 @router.put("/caregivers/me/duty", summary="Go on or off duty")
 async def set_duty(data: DutyIn, principal: CaregiverDep, session: SessionDep) -> CaregiverOut:
-    return _out(await caregivers.set_duty(session, principal, on_duty=data.on_duty))
+    return CaregiverOut.model_validate(
+        await caregivers.set_duty(session, principal, on_duty=data.on_duty)
+    )
 
 
 @router.put("/caregivers/me/position", summary="Report my position")
 async def report_position(
-    data: PositionIn, principal: CaregiverDep, session: SessionDep, now: NowDep
+    data: PositionIn,
+    principal: CaregiverDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> CaregiverOut:
-    return _out(
+    return CaregiverOut.model_validate(
         await caregivers.report_position(
-            session, principal, lat=data.lat, lon=data.lon, recorded_at=data.recorded_at, now=now
+            session,
+            principal,
+            lat=data.lat,
+            lon=data.lon,
+            recorded_at=data.recorded_at,
+            settings=settings,
+            now=now,
         )
     )
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.deps import NowDep, OperatorDep, PageDep, SessionDep
+from app.deps import NowDep, OperatorDep, PageDep, SessionDep, SettingsDep
 from app.models import OrderStatus, Priority
 from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
 from app.schemas.orders import AssignIn, OrderDetail, OrderOut, OrderQueueItem
@@ -110,9 +110,20 @@ async def check_in(
     data: OperatorCheckInIn,
     principal: OperatorDep,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
 ) -> VisitOut:
-    return await visits.operator_check_in(session, principal, visit_id, reason=data.reason, now=now)
+    return await visits.operator_check_in(
+        session, principal, visit_id, reason=data.reason, settings=settings, now=now
+    )
+
+
+@router.post("/visits/{visit_id}/check-out", summary="Close a visit for a caregiver, with a reason")
+async def check_out(
+    visit_id: uuid.UUID, data: ReasonIn, principal: OperatorDep, session: SessionDep, now: NowDep
+) -> VisitOut:
+    """For when the caregiver cannot (a dead phone): the visit must not stay open for ever."""
+    return await visits.check_out(session, principal, visit_id, notes=data.reason, now=now)
 
 
 @router.post("/seniors", status_code=status.HTTP_201_CREATED, summary="Register a senior")

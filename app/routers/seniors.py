@@ -55,10 +55,14 @@ async def place_order(
     responses={200: {"model": OrderOut, "description": "An emergency is already open"}},
 )
 async def sos(
-    principal: SeniorDep, session: SessionDep, now: NowDep, response: Response
+    principal: SeniorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    response: Response,
 ) -> OrderOut:
     """One press, no body: an emergency order at home. Pressing again returns the open one."""
-    order, created = await orders.sos(session, principal, now=now)
+    order, created = await orders.sos(session, principal, settings=settings, now=now)
     if not created:
         response.status_code = status.HTTP_200_OK
     return OrderOut.model_validate(order)

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from app.models import Gender
 from app.schemas.common import AwareDatetime, Input, Latitude, Longitude, Output
@@ -260,9 +260,16 @@ class CaregiverOut(Output):
     lat: float | None
     lon: float | None
     position_at: datetime | None
-    rating: float | None = None
+    rating_sum: int = Field(exclude=True)
+    rating_count: int = Field(exclude=True)
     skills: list[SkillOut]
     shifts: list[ShiftOut]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rating(self) -> float | None:
+        """Average of the seniors' ratings (1-5); null until rated."""
+        return round(self.rating_sum / self.rating_count, 2) if self.rating_count else None
 
 
 class DutyIn(Input):

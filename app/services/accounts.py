@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.config import Settings
+from app.db import create_engine, create_sessionmaker
 from app.deps import Principal
 from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.models import (
@@ -42,7 +43,7 @@ from app.services.paging import fetch_page
 
 async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
     account = await session.scalar(select(Account).where(Account.login == login.strip()))
-    if account is None or not verify_password(password, account.password_hash):
+    if account is None or not await verify_password(password, account.password_hash):
         raise Unauthorized("Wrong login or password.", code="bad_credentials")
     if not account.is_active:
         raise Unauthorized("This account is disabled.", code="account_disabled")
@@ -92,7 +93,7 @@ async def create_operator(
     account = Account(
         role=Role.operator,
         login=data.login,
-        password_hash=password_hash or hash_password(data.password),
+        password_hash=password_hash or await hash_password(data.password),
         display_name=data.name,
         district_id=data.district_id,
     )
@@ -109,9 +110,7 @@ async def _district_caregivers(
     found = set(
         (
             await session.execute(
-                select(Caregiver.id)
-                .join(Provider, Provider.id == Caregiver.provider_id)
-                .where(Caregiver.id.in_(ids), Provider.district_id == district_id)
+                select(Caregiver.id).where(Caregiver.id.in_(ids), in_district(district_id))
             )
         ).scalars()
     )
@@ -138,7 +137,7 @@ async def create_senior(
     account = Account(
         role=Role.senior,
         login=data.phone,
-        password_hash=password_hash or hash_password(data.password),
+        password_hash=password_hash or await hash_password(data.password),
         display_name=data.name,
         district_id=operator.district_id,
         created_at=now,
@@ -223,7 +222,7 @@ async def create_caregiver(
     account = Account(
         role=Role.caregiver,
         login=data.phone,
-        password_hash=password_hash or hash_password(data.password),
+        password_hash=password_hash or await hash_password(data.password),
         display_name=data.name,
         district_id=operator.district_id,
     )
@@ -261,11 +260,15 @@ async def load_caregiver(session: AsyncSession, caregiver_id: uuid.UUID) -> Care
     return caregiver
 
 
+def in_district(district_id: uuid.UUID) -> ColumnElement[bool]:
+    """The one test of "a caregiver of this district": employed by one of its providers."""
+    return Caregiver.provider_id.in_(select(Provider.id).where(Provider.district_id == district_id))
+
+
 def district_caregivers_query(district_id: uuid.UUID) -> Select[Caregiver]:
     return (
         select(Caregiver)
-        .join(Provider, Provider.id == Caregiver.provider_id)
-        .where(Provider.district_id == district_id)
+        .where(in_district(district_id))
         .options(selectinload(Caregiver.skills), selectinload(Caregiver.shifts))
         .order_by(Caregiver.name, Caregiver.id)
     )
@@ -315,3 +318,28 @@ async def list_district_caregivers(
     return await fetch_page(
         session, district_caregivers_query(operator.district_id), limit=limit, offset=offset
     )
+
+
+async def create_admin(session: AsyncSession, *, login: str, password: str, name: str) -> Account:
+    if len(password) < 12:
+        raise Unprocessable("An admin password needs at least 12 characters.", code="weak_password")
+    await _new_login(session, login)
+    account = Account(
+        role=Role.admin,
+        login=login,
+        password_hash=await hash_password(password),
+        display_name=name,
+    )
+    session.add(account)
+    await _flush_unique(session, "The login")
+    return account
+
+
+async def create_admin_account(settings: Settings, login: str, password: str, name: str) -> None:
+    """The CLI's unit of work for ``doorstep create-admin`` (the first account of a new install)."""
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await create_admin(session, login=login, password=password, name=name)
+    finally:
+        await engine.dispose()

@@ -4,12 +4,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.deps import Principal
 from app.errors import Unprocessable
 from app.models import Caregiver
 from app.services.accounts import load_caregiver
-
-FUTURE_SKEW = timedelta(minutes=2)
 
 
 async def set_duty(session: AsyncSession, principal: Principal, *, on_duty: bool) -> Caregiver:
@@ -26,11 +25,12 @@ async def report_position(
     lat: float,
     lon: float,
     recorded_at: datetime | None,
+    settings: Settings,
     now: datetime,
 ) -> Caregiver:
     """Keep the newest fix only: a late-arriving older fix never moves the caregiver back."""
     at = recorded_at or now
-    if at > now + FUTURE_SKEW:
+    if at > now + timedelta(seconds=settings.position_max_future_skew_s):
         raise Unprocessable("recorded_at is in the future.", code="position_in_future")
     caregiver = await load_caregiver(session, principal.id)
     if caregiver.position_at is None or at >= caregiver.position_at:

@@ -1,7 +1,8 @@
 """The order state machine: the only place an order's status changes.
 
-Each transition is a conditional ``UPDATE ... WHERE id = :id AND status = :expected``: of two
-racing transactions exactly one matches, the other gets a 409. Every transition writes one
+Each transition is a conditional ``UPDATE ... WHERE id = :id AND status = :expected AND
+version = :loaded``: of two racing transactions exactly one matches, the other gets a 409 — even
+when the winner left the status as it was (a reassignment is assigned -> assigned). Every transition writes one
 history row and one outbox event in the same transaction (DESIGN.md invariants 1 and 4).
 """
 
@@ -95,10 +96,11 @@ async def transition(
             code="illegal_transition",
             extra={"order_status": current.value, "event": event.value},
         )
+    changes = {"status": target, "updated_at": at, "version": order.version + 1, **(values or {})}
     changed = await session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status == current)
-        .values(status=target, updated_at=at, **(values or {}))
+        .where(Order.id == order.id, Order.status == current, Order.version == order.version)
+        .values(**changes)
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )
@@ -108,7 +110,7 @@ async def transition(
             code="concurrent_change",
         )
     # Mirror the UPDATE on the loaded object without marking it dirty (no second write).
-    for key, value in {"status": target, "updated_at": at, **(values or {})}.items():
+    for key, value in changes.items():
         set_committed_value(order, key, value)
     session.add(
         OrderStatusHistory(
@@ -127,6 +129,8 @@ async def transition(
         order=order,
         at=at,
         caregiver_id=caregiver_id,
-        payload={"from": current.value, "event": event.value, "reason": reason},
+        # No free text: reasons and check-out notes can hold health details, and events reach
+        # audiences (providers, streams) that may not see them; the history keeps them.
+        payload={"from": current.value, "event": event.value},
     )
     return order

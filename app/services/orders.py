@@ -4,7 +4,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, case, false, select
+from sqlalchemy import Select, case, false, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -29,7 +30,6 @@ from app.services import idempotency
 from app.services.order_machine import Event, record_placed, transition
 from app.services.paging import fetch_page
 
-MAX_AHEAD = timedelta(days=90)
 SOS_SERVICE = "emergency_help"
 
 
@@ -42,15 +42,24 @@ async def list_services(session: AsyncSession) -> Sequence[Service]:
 
 
 async def _create(
-    session: AsyncSession, senior: Senior, data: OrderIn, *, actor_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    senior: Senior,
+    data: OrderIn,
+    *,
+    actor_id: uuid.UUID,
+    settings: Settings,
+    now: datetime,
 ) -> Order:
     service = await session.get(Service, data.service_code)
     if service is None or not service.active:
         raise Unprocessable(f"Unknown service {data.service_code!r}.", code="unknown_service")
     if data.window_end is not None and data.window_end <= now:
         raise Unprocessable("The time window has already ended.", code="window_in_past")
-    if data.window_start is not None and data.window_start > now + MAX_AHEAD:
-        raise Unprocessable("Orders can be placed at most 90 days ahead.", code="window_too_far")
+    days = settings.order_max_days_ahead
+    if data.window_start is not None and data.window_start > now + timedelta(days=days):
+        raise Unprocessable(
+            f"Orders can be placed at most {days} days ahead.", code="window_too_far"
+        )
     duration = data.duration_min or service.default_duration_min
     if (
         data.window_start
@@ -78,10 +87,35 @@ async def _create(
         created_at=now,
         updated_at=now,
     )
-    session.add(order)
-    await session.flush()
+    try:
+        # Inside the savepoint: begin_nested() flushes what is pending before it starts.
+        async with session.begin_nested():
+            session.add(order)
+            await session.flush()
+    except IntegrityError as exc:
+        if not _is_open_emergency_clash(exc):
+            raise
+        open_id = await session.scalar(_open_emergency(senior.id).with_only_columns(Order.id))
+        raise Conflict(
+            "An emergency is already open for this senior.",
+            code="emergency_open",
+            extra={"order_id": str(open_id)},
+        ) from exc
     await record_placed(session, order, actor_id=actor_id, at=now)
     return order
+
+
+def _is_open_emergency_clash(exc: IntegrityError) -> bool:
+    text = str(exc.orig)
+    return "uq_care_order_open_emergency" in text or "care_order.senior_id" in text
+
+
+def _open_emergency(senior_id: uuid.UUID) -> Select[Order]:
+    return select(Order).where(
+        Order.senior_id == senior_id,
+        Order.priority == Priority.emergency,
+        Order.status.not_in(TERMINAL_STATUSES),
+    )
 
 
 async def _senior(session: AsyncSession, senior_id: uuid.UUID) -> Senior:
@@ -113,9 +147,8 @@ async def place(
         )
         if replay is not None:
             return OrderOut.model_validate(replay), True
-    order = await _create(
-        session, await _senior(session, principal.id), data, actor_id=principal.id, now=now
-    )
+    senior = await _senior(session, principal.id)
+    order = await _create(session, senior, data, actor_id=principal.id, settings=settings, now=now)
     out = OrderOut.model_validate(order)
     if idempotency_key is not None:
         await idempotency.store_response(
@@ -128,23 +161,30 @@ async def place(
     return out, False
 
 
-async def sos(session: AsyncSession, principal: Principal, *, now: datetime) -> tuple[Order, bool]:
-    """Help now: an emergency order at home. Pressing again returns the open one (no duplicate)."""
+async def sos(
+    session: AsyncSession, principal: Principal, *, settings: Settings, now: datetime
+) -> tuple[Order, bool]:
+    """Help now: an emergency order at home. Pressing again returns the open one (no duplicate).
+
+    A partial unique index (one open emergency per senior) makes this hold for racing presses
+    too: the loser's insert fails inside a savepoint and it answers with the winner's order.
+    """
     senior = await _senior(session, principal.id)
-    open_emergency = await session.scalar(
-        select(Order)
-        .where(
-            Order.senior_id == senior.id,
-            Order.priority == Priority.emergency,
-            Order.status.not_in(TERMINAL_STATUSES),
-        )
-        .order_by(Order.created_at.desc())
-        .limit(1)
-    )
-    if open_emergency is not None:
-        return open_emergency, False
+    existing = await session.scalar(_open_emergency(senior.id))
+    if existing is not None:
+        return existing, False
     data = OrderIn(service_code=SOS_SERVICE, priority=Priority.emergency, notes="SOS")
-    return await _create(session, senior, data, actor_id=principal.id, now=now), True
+    try:
+        order = await _create(
+            session, senior, data, actor_id=principal.id, settings=settings, now=now
+        )
+    except Conflict as exc:
+        if exc.code != "emergency_open":
+            raise
+        existing = await session.scalar(_open_emergency(senior.id))
+        assert existing is not None
+        return existing, False
+    return order, True
 
 
 def _scoped(principal: Principal) -> Select[Order]:
@@ -226,21 +266,35 @@ async def rate(
     comment: str,
     now: datetime,
 ) -> Order:
+    """Rate once: a conditional UPDATE, so two racing ratings cannot both count."""
     order = await get(session, principal, order_id)
     if order.status is not OrderStatus.completed:
         raise Conflict("Only a completed order can be rated.", code="not_completed")
-    if order.rating is not None:
-        raise Conflict("This order has already been rated.", code="already_rated")
-    order.rating, order.rating_comment, order.rated_at = score, comment, now
-    caregiver = await session.scalar(
-        select(Caregiver)
-        .join(Visit, Visit.caregiver_id == Caregiver.id)
-        .where(Visit.order_id == order.id, Visit.status == VisitStatus.completed)
+    rated = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.rating.is_(None))
+        .values(rating=score, rating_comment=comment, rated_at=now)
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
     )
-    if caregiver is not None:
-        caregiver.rating_sum += score
-        caregiver.rating_count += 1
-    await session.flush()
+    if rated.first() is None:
+        raise Conflict("This order has already been rated.", code="already_rated")
+    await session.refresh(order)
+    caregiver_id = await session.scalar(
+        select(Visit.caregiver_id).where(
+            Visit.order_id == order.id, Visit.status == VisitStatus.completed
+        )
+    )
+    if caregiver_id is not None:
+        await session.execute(
+            update(Caregiver)
+            .where(Caregiver.id == caregiver_id)
+            .values(
+                rating_sum=Caregiver.rating_sum + score,
+                rating_count=Caregiver.rating_count + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
     return order
 
 
@@ -251,7 +305,7 @@ def queue_query(
     priority: Priority | None,
     service_code: str | None,
 ) -> Select[Order]:
-    """The district's live queue: escalations first, then by priority, oldest first."""
+    """The district's live queue, most urgent first."""
     stmt = _scoped(principal).where(Order.status.not_in(TERMINAL_STATUSES))
     if status is not None:
         stmt = stmt.where(Order.status == status)
@@ -259,9 +313,11 @@ def queue_query(
         stmt = stmt.where(Order.priority == priority)
     if service_code is not None:
         stmt = stmt.where(Order.service_code == service_code)
-    escalated_first = case((Order.status == OrderStatus.escalated, 0), else_=1)
+    # An emergency is never below anything; then escalations, then priority, oldest first.
+    emergency_first = case((Order.priority == Priority.emergency, 0), else_=1)
+    escalated_next = case((Order.status == OrderStatus.escalated, 0), else_=1)
     by_priority = case(*((Order.priority == p, rank) for p, rank in PRIORITY_RANK.items()), else_=9)
-    return stmt.order_by(escalated_first, by_priority, Order.created_at, Order.id)
+    return stmt.order_by(emergency_first, escalated_next, by_priority, Order.created_at, Order.id)
 
 
 async def queue(

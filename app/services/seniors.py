@@ -60,5 +60,8 @@ async def list_for_operator(
 ) -> tuple[Sequence[Senior], int | None]:
     stmt = _scoped(principal).order_by(Senior.name, Senior.id)
     if q:
-        stmt = stmt.where(Senior.name.contains(q) | Senior.neighbourhood.contains(q))
+        stmt = stmt.where(
+            Senior.name.icontains(q, autoescape=True)
+            | Senior.neighbourhood.icontains(q, autoescape=True)
+        )
     return await fetch_page(session, stmt, limit=limit, offset=offset)

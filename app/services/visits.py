@@ -22,11 +22,11 @@ from app.dispatch.geo import haversine_m
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     ACTIVE_VISIT_STATUSES,
+    Account,
     Caregiver,
     CaregiverPreference,
     Order,
     PreferenceKind,
-    Provider,
     Role,
     Senior,
     Service,
@@ -35,6 +35,7 @@ from app.models import (
 )
 from app.schemas.visits import SeniorContact, VisitOut
 from app.services import audit, orders
+from app.services.accounts import in_district
 from app.services.order_machine import Event, transition
 
 CONTACT_FIELDS = "name,phone,address,care_notes,emergency_contacts"
@@ -55,17 +56,20 @@ def _violated(exc: IntegrityError) -> str:
     raise exc
 
 
-async def _district_caregiver(
+async def _assignable_caregiver(
     session: AsyncSession, caregiver_id: uuid.UUID, district_id: uuid.UUID
 ) -> Caregiver:
+    """An active caregiver of the order's district (a disabled one could never check in)."""
     caregiver = await session.scalar(
         select(Caregiver)
-        .join(Provider, Provider.id == Caregiver.provider_id)
-        .where(Caregiver.id == caregiver_id, Provider.district_id == district_id)
+        .join(Account, Account.id == Caregiver.id)
+        .where(Caregiver.id == caregiver_id, in_district(district_id), Account.is_active)
         .options(selectinload(Caregiver.skills))
     )
     if caregiver is None:
-        raise Unprocessable("Unknown caregiver in this district.", code="unknown_caregiver")
+        raise Unprocessable(
+            "Unknown or inactive caregiver in this district.", code="unknown_caregiver"
+        )
     return caregiver
 
 
@@ -118,18 +122,7 @@ async def book(
 ) -> Visit:
     """Insert the active visit for an order already moved to ``assigned``; 409 on any clash."""
     start, end = slot(order, now)
-    clash = await session.scalar(
-        select(Visit.id)
-        .where(
-            Visit.caregiver_id == caregiver_id,
-            Visit.status.in_(ACTIVE_VISIT_STATUSES),
-            Visit.starts_at < end,
-            Visit.ends_at > start,
-        )
-        .limit(1)
-    )
-    if clash is not None:
-        raise Conflict("The caregiver already has a visit at that time.", code="caregiver_busy")
+    await _refuse_clash(session, caregiver_id, start, end, now=now)
     visit = Visit(
         order_id=order.id,
         caregiver_id=caregiver_id,
@@ -140,16 +133,51 @@ async def book(
         assigned_by=actor_id,
     )
     session.add(visit)
+    await _flush_visits(session)
+    return visit
+
+
+BUSY = "The caregiver already has a visit at that time."
+
+
+async def _refuse_clash(
+    session: AsyncSession,
+    caregiver_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    ignore: uuid.UUID | None = None,
+) -> None:
+    """409 if the caregiver is booked in [start, end).
+
+    A visit in progress occupies the caregiver until check-out even when it runs past its
+    booked end, so nothing can start now while one is open. On SQLite this query is what keeps
+    invariant 2 (writers are serialised); on PostgreSQL the EXCLUDE constraint backs it up.
+    """
+    overlapping = Visit.ends_at > start
+    if start <= now:
+        overlapping = overlapping | (Visit.status == VisitStatus.in_progress)
+    stmt = select(Visit.id).where(
+        Visit.caregiver_id == caregiver_id,
+        Visit.status.in_(ACTIVE_VISIT_STATUSES),
+        Visit.starts_at < end,
+        overlapping,
+    )
+    if ignore is not None:
+        stmt = stmt.where(Visit.id != ignore)
+    if await session.scalar(stmt.limit(1)) is not None:
+        raise Conflict(BUSY, code="caregiver_busy")
+
+
+async def _flush_visits(session: AsyncSession) -> None:
+    """Flush visit changes; the database's own guards become 409s, never 500s."""
     try:
         await session.flush()
     except IntegrityError as exc:
         code = _violated(exc)
-        detail = {
-            "caregiver_busy": "The caregiver already has a visit at that time.",
-            "already_assigned": "The order already has a caregiver.",
-        }[code]
+        detail = BUSY if code == "caregiver_busy" else "The order already has a caregiver."
         raise Conflict(detail, code=code) from exc
-    return visit
 
 
 async def assign(
@@ -163,7 +191,7 @@ async def assign(
 ) -> Order:
     """An operator places an order with a caregiver (from pending, offered or escalated)."""
     order = await orders.get(session, principal, order_id)
-    caregiver = await _district_caregiver(session, caregiver_id, order.district_id)
+    caregiver = await _assignable_caregiver(session, caregiver_id, order.district_id)
     start, _ = slot(order, now)
     await _check_eligible(session, order, caregiver, start.date())
     await transition(
@@ -193,7 +221,7 @@ async def reassign(
     order = await orders.get(session, principal, order_id)
     if order.caregiver_id == caregiver_id:
         raise Conflict("The order is already with this caregiver.", code="same_caregiver")
-    caregiver = await _district_caregiver(session, caregiver_id, order.district_id)
+    caregiver = await _assignable_caregiver(session, caregiver_id, order.district_id)
     start, _ = slot(order, now)
     await _check_eligible(session, order, caregiver, start.date())
     await transition(
@@ -248,12 +276,14 @@ async def _view(
 ) -> VisitOut:
     senior = await session.get(Senior, order.senior_id)
     assert senior is not None
-    caregiver = await session.get(Caregiver, visit.caregiver_id)
     distance = None
-    if caregiver is not None and caregiver.lat is not None and caregiver.lon is not None:
-        distance = round(haversine_m(caregiver.lat, caregiver.lon, order.lat, order.lon), 1)
     contact = None
+    # Distance is location data too: an exact distance from several positions pins the home
+    # down, so it goes only to the caregiver who may see the address anyway.
     if contact_visible(visit, principal):
+        caregiver = await session.get(Caregiver, visit.caregiver_id)
+        if caregiver is not None and caregiver.lat is not None and caregiver.lon is not None:
+            distance = round(haversine_m(caregiver.lat, caregiver.lon, order.lat, order.lon), 1)
         contact = SeniorContact.model_validate(senior)
         audit.record_read(
             session,
@@ -340,14 +370,6 @@ async def check_in(
 ) -> VisitOut:
     """The caregiver is at the door: accepted only within the geofence around the home."""
     visit, order = await _get(session, principal, visit_id)
-    opens = visit.starts_at - timedelta(minutes=settings.checkin_early_minutes)
-    if visit.status is VisitStatus.assigned and now < opens:
-        raise Conflict(
-            f"This visit starts at {visit.starts_at.isoformat()}; check-in opens "
-            f"{settings.checkin_early_minutes} min before.",
-            code="too_early",
-            extra={"opens_at": opens.isoformat()},
-        )
     distance = haversine_m(lat, lon, order.lat, order.lon)
     if visit.status is VisitStatus.assigned and distance > settings.checkin_radius_m:
         raise Unprocessable(
@@ -357,17 +379,41 @@ async def check_in(
             extra={"distance_m": round(distance, 1), "radius_m": settings.checkin_radius_m},
         )
     return await _start(
-        session, principal, visit, order, now=now, lat=lat, lon=lon, distance=distance, reason=None
+        session,
+        principal,
+        visit,
+        order,
+        settings=settings,
+        now=now,
+        lat=lat,
+        lon=lon,
+        distance=distance,
+        reason=None,
     )
 
 
 async def operator_check_in(
-    session: AsyncSession, principal: Principal, visit_id: uuid.UUID, *, reason: str, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    visit_id: uuid.UUID,
+    *,
+    reason: str,
+    settings: Settings,
+    now: datetime,
 ) -> VisitOut:
     """An operator records a check-in the geofence could not (no GPS, wrong pin), with a reason."""
     visit, order = await _get(session, principal, visit_id)
     return await _start(
-        session, principal, visit, order, now=now, lat=None, lon=None, distance=None, reason=reason
+        session,
+        principal,
+        visit,
+        order,
+        settings=settings,
+        now=now,
+        lat=None,
+        lon=None,
+        distance=None,
+        reason=reason,
     )
 
 
@@ -416,19 +462,32 @@ async def _start(
     visit: Visit,
     order: Order,
     *,
+    settings: Settings,
     now: datetime,
     lat: float | None,
     lon: float | None,
     distance: float | None,
     reason: str | None,
 ) -> VisitOut:
+    opens = visit.starts_at - timedelta(minutes=settings.checkin_early_minutes)
+    if visit.status is VisitStatus.assigned and now < opens:
+        raise Conflict(
+            f"This visit starts at {visit.starts_at.isoformat()}; check-in opens "
+            f"{settings.checkin_early_minutes} min before.",
+            code="too_early",
+            extra={"opens_at": opens.isoformat()},
+        )
+    # Starting early books the caregiver from now: no other visit may be open or booked then.
+    start = min(visit.starts_at, now)
+    await _refuse_clash(session, visit.caregiver_id, start, visit.ends_at, now=now, ignore=visit.id)
     await _step(session, principal, visit, order, Event.check_in, now=now, reason=reason)
+    visit.starts_at = start
     visit.checked_in_at = now
     visit.checked_in_by = principal.id
     visit.check_in_lat, visit.check_in_lon = lat, lon
     visit.check_in_distance_m = round(distance, 1) if distance is not None else None
     visit.check_in_override_reason = reason
-    await session.flush()
+    await _flush_visits(session)
     return await _view(session, principal, visit, order, now=now)
 
 
