@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -108,8 +109,20 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, exc.code, exc.detail, headers=headers, extra=exc.extra)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+# FastAPI answers 422 for JSON with a syntax error but 400 for bodies it cannot decode at all
+# (not UTF-8, nested too deep, an integer too long); clients get one answer for both.
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
+        return await _validation_error(
+            request,
+            RequestValidationError(
+                [{"loc": ("body",), "msg": "could not be parsed as JSON", "type": "json_invalid"}]
+            ),
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     return problem(exc.status_code, code, detail, headers=exc.headers)
@@ -132,6 +145,12 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "validation_error", detail, extra={"errors": errors})
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A value the database refuses to store (bad encoding, out of range) came from the client.
+    logger.info("database refused a value: %s", exc)
+    return problem(422, "invalid_value", "A value in the request cannot be stored.")
+
+
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return problem(500, "internal_error", "The server failed to handle this request.")
@@ -142,4 +161,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unhandled)

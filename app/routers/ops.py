@@ -34,7 +34,7 @@ async def queue(
     now: NowDep,
     status: Annotated[OrderStatus | None, Query()] = None,
     priority: Annotated[Priority | None, Query()] = None,
-    service_code: Annotated[str | None, Query(max_length=40)] = None,
+    service_code: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
 ) -> Page[OrderQueueItem]:
     """Every open order: escalations first, then emergency, urgent, normal; oldest first."""
     items, next_offset = await orders.queue(
@@ -140,7 +140,13 @@ async def list_seniors(
     session: SessionDep,
     page: PageDep,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=60, description="Name or neighbourhood contains")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=60,
+            pattern=r"^[^\x00]+$",
+            description="Name or neighbourhood contains (any case)",
+        ),
     ] = None,
 ) -> Page[SeniorSummary]:
     items, next_offset = await seniors.list_for_operator(

@@ -1,9 +1,9 @@
 """Shapes shared by every router."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Latitude = Annotated[float, Field(ge=-90, le=90, description="Degrees north (WGS 84).")]
 Longitude = Annotated[float, Field(ge=-180, le=180, description="Degrees east (WGS 84).")]
@@ -11,18 +11,49 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 def _aware(value: datetime) -> datetime:
+    """Offset required; normalised to UTC; only years a care visit can plausibly have."""
     if value.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-24T09:00:00+08:00")
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the supported range of dates") from None
+    if not 2000 <= value.year <= 2200:
+        raise ValueError("is outside the supported range of dates (years 2000 to 2200)")
     return value
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
+def _find_nul(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if found := _find_nul(item, f"{path}.{key}" if path else str(key)):
+            return found
+    return None
+
+
 class Input(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text; refuse it here, for every field, on both
+        # databases alike, rather than fail at INSERT.
+        if where := _find_nul(data, ""):
+            raise ValueError(f"{where} must not contain NUL (U+0000) characters")
+        return data
 
 
 class Output(BaseModel):

@@ -91,6 +91,9 @@ class SeniorIn(Input):
 
     @model_validator(mode="after")
     def _lists_disjoint(self) -> "SeniorIn":
+        # The same caregiver twice in one list means once.
+        self.preferred_caregivers = list(dict.fromkeys(self.preferred_caregivers))
+        self.blocked_caregivers = list(dict.fromkeys(self.blocked_caregivers))
         if set(self.preferred_caregivers) & set(self.blocked_caregivers):
             raise ValueError("a caregiver cannot be both preferred and blocked")
         return self

@@ -42,7 +42,13 @@ from app.services.paging import fetch_page
 
 
 async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
-    account = await session.scalar(select(Account).where(Account.login == login.strip()))
+    login = login.strip()
+    # A NUL cannot be in any stored login (and PostgreSQL refuses to even compare it).
+    account = (
+        None
+        if "\x00" in login
+        else await session.scalar(select(Account).where(Account.login == login))
+    )
     if account is None or not await verify_password(password, account.password_hash):
         raise Unauthorized("Wrong login or password.", code="bad_credentials")
     if not account.is_active:

@@ -56,7 +56,7 @@ async def _create(
     if data.window_end is not None and data.window_end <= now:
         raise Unprocessable("The time window has already ended.", code="window_in_past")
     days = settings.order_max_days_ahead
-    if data.window_start is not None and data.window_start > now + timedelta(days=days):
+    if data.window_end is not None and data.window_end > now + timedelta(days=days):
         raise Unprocessable(
             f"Orders can be placed at most {days} days ahead.", code="window_too_far"
         )
