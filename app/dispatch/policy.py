@@ -1,0 +1,47 @@
+"""Everything a deployment may tune about matching: weights, speeds, limits."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from app.dispatch.model import Priority
+from app.dispatch.travel import StraightLine, TravelTime
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Cost terms in seconds-equivalents: travel time dominates, the rest nudges."""
+
+    travel: float = 1.0  # per second of the caregiver's travel to the senior
+    delay: float = 0.25  # per second between the earliest wanted start and the start
+    continuity: float = (
+        600.0  # bonus for a caregiver who has served this senior (x visits, up to 3)
+    )
+    preferred: float = 900.0  # bonus for a caregiver on the senior's preferred list
+    language: float = 300.0  # bonus for sharing a language with the senior
+    workload: float = 600.0  # x (visits that day / daily cap): spreads the work
+    rating: float = 120.0  # x (rating - 3) / 2: a 5-star caregiver gains 120, a 1-star loses 120
+
+    @property
+    def max_bonus(self) -> float:
+        """The most any caregiver can gain from non-travel terms (bounds the spatial search)."""
+        return self.continuity + self.preferred + self.language + self.rating
+
+
+DEFAULT_ASAP_WAIT = MappingProxyType(
+    {Priority.emergency: 45 * 60.0, Priority.urgent: 90 * 60.0, Priority.normal: 4 * 3600.0}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    weights: Weights = field(default_factory=Weights)
+    travel: TravelTime = field(default_factory=StraightLine)
+    # An ASAP order must start within this long of ``now``.
+    asap_max_wait_s: Mapping[Priority, float] = field(default_factory=lambda: DEFAULT_ASAP_WAIT)
+    # A position older than this says nothing about where an ASAP caregiver is.
+    max_position_age_s: float = 30 * 60.0
+    # The local day (for daily visit caps) starts at midnight in this offset from UTC.
+    utc_offset_s: float = 8 * 3600.0
+    candidates: int = 5  # how many ranked candidates a single order asks for
+    emergency_offers: int = 3  # an emergency is offered to this many at once
