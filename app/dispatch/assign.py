@@ -71,10 +71,10 @@ def rank(
     limit: int | None = None,
 ) -> Ranking:
     """Judge every caregiver; best ``limit`` first. Ties go to the earlier caregiver in input."""
-    return _ranking(order, _judge_all(order, enumerate(caregivers), now, config), limit, config)
+    return to_ranking(order, judge_all(order, enumerate(caregivers), now, config), limit, config)
 
 
-def _judge_all(
+def judge_all(
     order: Order, indexed: Iterable[tuple[int, Caregiver]], now: float, config: DispatchConfig
 ) -> tuple[list[tuple[float, int, Candidate]], Counter[Exclusion], int]:
     feasible: list[tuple[float, int, Candidate]] = []
@@ -90,7 +90,7 @@ def _judge_all(
     return feasible, excluded, examined
 
 
-def _ranking(
+def to_ranking(
     order: Order,
     judged: tuple[list[tuple[float, int, Candidate]], Counter[Exclusion], int],
     limit: int | None,

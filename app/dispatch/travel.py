@@ -18,6 +18,10 @@ class TravelTime(Protocol):
         """Travel time from one point to another."""
         ...
 
+    def min_seconds(self, metres: float) -> float:
+        """A lower bound on the travel time over a great-circle distance (for exact search)."""
+        ...
+
     def seconds_many(
         self, lat: NDArray[np.float64], lon: NDArray[np.float64], to_lat: float, to_lon: float
     ) -> NDArray[np.float64]:
@@ -32,7 +36,7 @@ class StraightLine:
     speed_mps: float = 4.2
     detour: float = 1.35
 
-    def metres_to_seconds(self, metres: float) -> float:
+    def min_seconds(self, metres: float) -> float:
         return metres * self.detour / self.speed_mps
 
     def seconds(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float:

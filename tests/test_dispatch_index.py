@@ -1,0 +1,64 @@
+"""The indexed search returns exactly the brute-force ranking, and follows moves."""
+
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.dispatch.assign import rank
+from app.dispatch.index import FleetIndex
+from app.dispatch.model import Caregiver, Order
+from tests.test_dispatch_engine import CENTER, CONFIG, NOW, bath, caregivers, nurse, orders
+
+
+@st.composite
+def big_fleets(draw: st.DrawFn) -> list[Caregiver]:
+    n = draw(st.integers(min_value=0, max_value=40))
+    fleet = []
+    for i in range(n):
+        c = draw(caregivers(i))
+        # Spread some far out, and let some have served the senior.
+        spread = draw(st.sampled_from([1.0, 1.0, 3.0]))
+        fleet.append(
+            replace(
+                c,
+                lat=CENTER[0] + (c.lat - CENTER[0]) * spread,
+                lon=CENTER[1] + (c.lon - CENTER[1]) * spread,
+                position_at=NOW - draw(st.floats(min_value=0, max_value=600)),
+            )
+        )
+    return fleet
+
+
+EXACT = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class TestIndexedRanking:
+    @EXACT
+    @given(order=orders(), fleet=big_fleets(), cell_m=st.sampled_from([200.0, 1000.0, 5000.0]))
+    def test_equals_brute_force(self, order: Order, fleet: list[Caregiver], cell_m: float) -> None:
+        index = FleetIndex(fleet, CONFIG, cell_m=cell_m)
+        for limit in (1, 3, None):
+            mine = index.rank(order, NOW, limit=limit)
+            truth = rank(order, fleet, NOW, CONFIG, limit=limit)
+            assert mine.candidates == truth.candidates
+
+    def test_examines_few_of_a_spread_fleet(self) -> None:
+        fleet = [
+            nurse(id=f"n{i}", lat=CENTER[0] + 0.002 * (i % 50), lon=CENTER[1] + 0.002 * (i // 50))
+            for i in range(2500)
+        ]
+        index = FleetIndex(fleet, CONFIG, cell_m=500.0)
+        ranking = index.rank(bath(), NOW)
+        assert ranking.candidates == rank(bath(), fleet, NOW, CONFIG).candidates
+        assert ranking.examined < len(fleet) / 5
+
+    def test_follows_a_caregiver_who_moves(self) -> None:
+        near, far = nurse(id="near"), nurse(id="far", lat=CENTER[0] + 0.02)
+        index = FleetIndex([near, far], CONFIG)
+        assert index.rank(bath(), NOW).candidates[0].caregiver_id == "near"
+        index.update(replace(near, lat=CENTER[0] + 0.04))
+        index.update(replace(far, lat=CENTER[0] + 0.0001))
+        assert index.rank(bath(), NOW).candidates[0].caregiver_id == "far"
+        index.update(replace(far, on_duty=False))
+        assert [c.caregiver_id for c in index.rank(bath(), NOW).candidates] == ["near"]
