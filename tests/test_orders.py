@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +33,24 @@ async def assign(
 async def visit_of(client: AsyncClient, world: World, who: dict[str, str]) -> dict[str, object]:
     r = await client.get("/v1/visits", headers=who)
     return r.json()["items"][0]  # type: ignore[no-any-return]
+
+
+async def booked(
+    client: AsyncClient, world: World, **body: object
+) -> tuple[dict[str, object], dict[str, object]]:
+    """The senior's order (bathing unless ``body`` says otherwise), assigned to the nurse:
+    returns the order and the nurse's visit."""
+    order = await place(client, world.senior.auth, **body)
+    await assign(client, world, order["id"], world.nurse.id)
+    return order, await visit_of(client, world, world.nurse.auth)
+
+
+async def check_in(client: AsyncClient, world: World, visit: dict[str, object]) -> Response:
+    """The nurse checks in at the senior's door."""
+    near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+    return await client.post(
+        f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth
+    )
 
 
 class TestPlace:
@@ -142,14 +160,8 @@ class TestCancel:
     async def test_cannot_cancel_once_the_caregiver_is_at_the_door(
         self, client: AsyncClient, world: World
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        order, visit = await booked(client, world)
+        await check_in(client, world, visit)
         r = await client.post(
             f"/v1/orders/{order['id']}/cancel", json={"reason": "x"}, headers=world.senior.auth
         )
@@ -170,14 +182,8 @@ class TestRating:
     async def test_rating_a_completed_order_updates_the_caregiver(
         self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        order, visit = await booked(client, world)
+        await check_in(client, world, visit)
         await client.post(f"/v1/visits/{visit['id']}/check-out", json={}, headers=world.nurse.auth)
 
         r = await client.post(
@@ -327,14 +333,8 @@ class TestStateMachine:
     async def test_every_transition_writes_history_and_one_event(
         self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        order, visit = await booked(client, world)
+        await check_in(client, world, visit)
         await client.post(f"/v1/visits/{visit['id']}/check-out", json={}, headers=world.nurse.auth)
         oid = uuid.UUID(str(order["id"]))
         async with sessionmaker() as session:

@@ -6,7 +6,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import FAR, HOME, NEAR_HOME, World
-from tests.test_orders import assign, place, visit_of
+from tests.test_orders import assign, booked, check_in, place
 
 
 class TestDutyAndPosition:
@@ -53,9 +53,7 @@ class TestDutyAndPosition:
 
 class TestCheckIn:
     async def test_too_far_says_how_far(self, client: AsyncClient, world: World) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
+        _, visit = await booked(client, world)
         r = await client.post(
             f"/v1/visits/{visit['id']}/check-in",
             json={"lat": FAR[0], "lon": FAR[1]},
@@ -69,30 +67,18 @@ class TestCheckIn:
         assert f"{body['distance_m']:.0f} m" in body["detail"]
 
     async def test_within_radius_starts_the_visit(self, client: AsyncClient, world: World) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        r = await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        _, visit = await booked(client, world)
+        r = await check_in(client, world, visit)
         assert r.status_code == 200
         assert r.json()["status"] == "in_progress"
         assert r.json()["order_status"] == "in_progress"
-        r = await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        r = await check_in(client, world, visit)
         assert r.status_code == 409
 
     async def test_operator_records_a_check_in_with_a_reason(
         self, client: AsyncClient, world: World
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
+        order, visit = await booked(client, world)
         r = await client.post(
             f"/v1/ops/visits/{visit['id']}/check-in",
             json={"reason": "GPS broken; confirmed by phone"},
@@ -108,18 +94,12 @@ class TestCheckOut:
     async def test_check_out_records_duration_and_frees_the_rest_of_the_slot(
         self, client: AsyncClient, world: World
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
+        _, visit = await booked(client, world)
         r = await client.post(
             f"/v1/visits/{visit['id']}/check-out", json={}, headers=world.nurse.auth
         )
         assert r.status_code == 409  # not checked in yet
-        await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        await check_in(client, world, visit)
         r = await client.post(
             f"/v1/visits/{visit['id']}/check-out",
             json={"notes": "all good"},
@@ -139,9 +119,7 @@ class TestWithdraw:
     async def test_withdraw_returns_the_order_to_dispatch(
         self, client: AsyncClient, world: World
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
+        order, visit = await booked(client, world)
         r = await client.post(
             f"/v1/visits/{visit['id']}/withdraw", json={"reason": "sick"}, headers=world.nurse.auth
         )
@@ -160,19 +138,13 @@ class TestCheckInTime:
         self, client: AsyncClient, world: World
     ) -> None:
         start = datetime.now(UTC) + timedelta(days=1)
-        order = await place(
+        _, visit = await booked(
             client,
-            world.senior.auth,
+            world,
             window_start=start.isoformat(),
             window_end=(start + timedelta(hours=2)).isoformat(),
         )
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        r = await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
+        r = await check_in(client, world, visit)
         assert r.status_code == 409
         assert r.json()["code"] == "too_early"
         assert datetime.fromisoformat(r.json()["opens_at"]) == start - timedelta(minutes=60)
@@ -220,11 +192,8 @@ class TestOneVisitAtATime:
     async def test_an_overrunning_visit_still_occupies_the_caregiver(
         self, client: AsyncClient, world: World
     ) -> None:
-        first = await place(client, world.senior.auth)  # 60 minutes
-        await assign(client, world, first["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
-        await client.post(f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth)
+        _, visit = await booked(client, world)  # 60 minutes
+        await check_in(client, world, visit)
         _at(client, datetime.now(UTC) + timedelta(minutes=90))  # still at the first home
         second = await place(client, world.neighbour.auth, service_code="companionship")
         r = await client.post(
@@ -239,18 +208,13 @@ class TestOneVisitAtATime:
         self, client: AsyncClient, world: World
     ) -> None:
         start = datetime.now(UTC) + timedelta(minutes=30)
-        order = await place(
+        _, visit = await booked(
             client,
-            world.senior.auth,
+            world,
             window_start=start.isoformat(),
             window_end=(start + timedelta(hours=2)).isoformat(),
         )
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
-        r = await client.post(
-            f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth
-        )
+        r = await check_in(client, world, visit)
         assert datetime.fromisoformat(r.json()["starts_at"]) < start
 
 
@@ -264,9 +228,7 @@ class TestWhatAFormerCaregiverSees:
             json={"lat": FAR[0], "lon": FAR[1]},
             headers=world.nurse.auth,
         )
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
+        _, visit = await booked(client, world)
         r = await client.get(f"/v1/visits/{visit['id']}", headers=world.nurse.auth)
         assert r.json()["distance_m"] is not None
         await client.post(
@@ -283,11 +245,8 @@ class TestOperatorClosesAVisit:
     async def test_operator_check_out_when_the_caregivers_phone_died(
         self, client: AsyncClient, world: World
     ) -> None:
-        order = await place(client, world.senior.auth)
-        await assign(client, world, order["id"], world.nurse.id)
-        visit = await visit_of(client, world, world.nurse.auth)
-        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
-        await client.post(f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth)
+        _, visit = await booked(client, world)
+        await check_in(client, world, visit)
         r = await client.post(
             f"/v1/ops/visits/{visit['id']}/check-out",
             json={"reason": "phone died; senior confirmed the visit ended"},
