@@ -60,8 +60,10 @@ test-postgres: install
 
 test: lint typecheck check-migrations test-sqlite test-postgres
 
+# pyvroom (the day-plan reference) is a bench-only dependency group.
 bench: install
-	$(BIN)/doorstep bench
+	$(UV) sync --frozen --group bench
+	$(BIN)/doorstep bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -62,3 +63,32 @@ class TestIndexedRanking:
         assert index.rank(bath(), NOW).candidates[0].caregiver_id == "far"
         index.update(replace(far, on_duty=False))
         assert [c.caregiver_id for c in index.rank(bath(), NOW).candidates] == ["near"]
+
+    @EXACT
+    @given(
+        order=orders(),
+        fleet=big_fleets(),
+        moves=st.lists(
+            st.tuples(
+                st.floats(min_value=-0.2, max_value=0.2), st.floats(min_value=-0.2, max_value=0.2)
+            ),
+            max_size=40,
+        ),
+    )
+    def test_a_bulk_move_keeps_it_exact(
+        self, order: Order, fleet: list[Caregiver], moves: list[tuple[float, float]]
+    ) -> None:
+        """Some move far outside the grid the index was built on: still the exact answer."""
+        index = FleetIndex(fleet, CONFIG, cell_m=300.0)
+        moved = list(fleet)
+        ids, lats, lons = [], [], []
+        for n, (dlat, dlon) in enumerate(moves[: len(fleet)]):
+            c = fleet[n]
+            moved[n] = replace(c, lat=c.lat + dlat, lon=c.lon + dlon, position_at=NOW)
+            ids.append(c.id)
+            lats.append(c.lat + dlat)
+            lons.append(c.lon + dlon)
+        index.move(index.rows(ids), np.array(lats), np.array(lons), NOW)
+        for limit in (1, 5):
+            mine = index.rank(order, NOW, limit=limit)
+            assert mine.candidates == rank(order, moved, NOW, CONFIG, limit=limit).candidates

@@ -1,169 +1,158 @@
-"""A spatial index over on-duty caregivers, for ranking one order without judging everyone.
+"""A spatial index over the fleet, for ranking one order without judging everyone.
 
-Every place a caregiver could set out from (the current position, and the end of each
-upcoming booking) is a point in a uniform grid of cells. A search judges the caregivers met
-ring by ring around the order's cell and stops when nobody further out can beat the k-th
-best: their travel is at least that of the ring's distance (a guaranteed lower bound on the
-great-circle distance), and no non-travel term can gain more than ``Weights`` allows.
-Caregivers on the senior's preferred list or who served the senior before can gain more, so
-they are judged first wherever they are. The result equals ``assign.rank`` exactly.
+Every place a caregiver could set out from (the current position, and each booking's place)
+is a point in a uniform grid. A search judges the caregivers met ring by ring around the
+order's cell and stops when nobody further out can beat the k-th best: their travel is at
+least that over the gap to the searched block (a guaranteed lower bound on the great-circle
+distance), and no non-travel term can gain more than ``Weights`` allows. Caregivers on the
+senior's preferred list or who served the senior before can gain more, so they are judged
+first wherever they are. The result equals ``assign.rank`` exactly (tests hold it to that).
+
+Points are bucketed by a counting sort, so moving every caregiver at once costs one linear
+pass (``move``). Points that leave the grid's extent are kept in its edge cells, which keeps
+the search exact; ``rebuild`` re-fits the extent.
 """
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from app.dispatch.assign import Candidate, Ranking, judge_all, to_ranking, wanted
-from app.dispatch.constraints import Exclusion
+import numpy as np
+from numpy.typing import NDArray
+
+from app.dispatch import kernel
+from app.dispatch.assign import Ranking, wanted
+from app.dispatch.fleet import Fleet
 from app.dispatch.geo import EARTH_RADIUS_M
 from app.dispatch.model import Caregiver, Id, Order
 from app.dispatch.policy import DispatchConfig
 
 M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180
+MAX_CELLS = 4_000_000  # beyond this the cells grow instead (a fleet spread over a continent)
 
 
 class FleetIndex:
+    """Not thread-safe: one dispatcher owns it (the search marks visited rows in place)."""
+
     def __init__(
-        self,
-        caregivers: Sequence[Caregiver],
-        config: DispatchConfig,
-        *,
-        cell_m: float = 1000.0,
-        reference_lat: float | None = None,
+        self, caregivers: Sequence[Caregiver], config: DispatchConfig, *, cell_m: float = 500.0
     ) -> None:
         self.config = config
-        self.caregivers: list[Caregiver] = list(caregivers)
-        ref = reference_lat
-        if ref is None:
-            ref = sum(c.lat for c in caregivers) / len(caregivers) if caregivers else 0.0
-        self.cell_lat = cell_m / M_PER_DEG_LAT
-        self.cell_lon = cell_m / (M_PER_DEG_LAT * max(0.05, math.cos(math.radians(ref))))
-        self._cells: dict[tuple[int, int], list[int]] = defaultdict(list)
-        self._where: dict[int, list[tuple[int, int]]] = {}
-        self._served: dict[Id, set[int]] = defaultdict(set)
-        self._by_id: dict[Id, int] = {}
-        self.max_abs_lat = 0.0
-        self.max_radius = 0.0
-        self._extent = (math.inf, -math.inf, math.inf, -math.inf)  # cell rows and columns
-        for i, caregiver in enumerate(self.caregivers):
-            self._by_id[caregiver.id] = i
-            self._insert(i)
+        self.cell_m = cell_m
+        self.fleet = Fleet(caregivers, config)
+        self._tick = 0
+        self._stamp = np.zeros(0, np.int64)
+        self.rebuild()
+        # Store neighbours next to each other: a search then reads a few runs of memory
+        # instead of a caregiver here and there (most of its time was cache misses).
+        keys = kernel.cells_of(
+            self.grid, self.fleet.lat[: self.fleet.n], self.fleet.lon[: self.fleet.n]
+        )
+        spatial = np.argsort(keys, kind="stable").tolist()
+        self.fleet = Fleet([caregivers[i] for i in spatial], config, ties=spatial)
+        self._stamp = np.zeros(0, np.int64)
+        self.rebuild()
 
-    def _points(self, caregiver: Caregiver) -> Iterator[tuple[float, float]]:
-        yield caregiver.lat, caregiver.lon
-        for booking in caregiver.bookings:
-            yield booking.lat, booking.lon
+    @property
+    def caregivers(self) -> list[Caregiver]:
+        return self.fleet.caregivers
 
-    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
-        return math.floor(lat / self.cell_lat), math.floor(lon / self.cell_lon)
+    def rows(self, ids: Sequence[Id]) -> NDArray[np.int64]:
+        """The rows of caregivers by id (keep them: ``move`` takes rows)."""
+        return np.array([self.fleet.row[i] for i in ids], np.int64)
 
-    def _insert(self, i: int) -> None:
-        caregiver = self.caregivers[i]
-        cells = []
-        if caregiver.on_duty:
-            for lat, lon in self._points(caregiver):
-                cell = self._cell(lat, lon)
-                self._cells[cell].append(i)
-                cells.append(cell)
-                y0, y1, x0, x1 = self._extent
-                self._extent = (
-                    min(y0, cell[0]),
-                    max(y1, cell[0]),
-                    min(x0, cell[1]),
-                    max(x1, cell[1]),
-                )
-                self.max_abs_lat = max(self.max_abs_lat, abs(lat))
-            self.max_radius = max(self.max_radius, caregiver.radius_m)
-        self._where[i] = cells
-        for senior in caregiver.served:
-            self._served[senior].add(i)
+    def rebuild(self) -> None:
+        """Re-fit the grid to where everyone is, and bucket every point."""
+        f, n = self.fleet, self.fleet.n
+        lat, lon = self._points()
+        if n:
+            lat0, lat1 = float(lat.min()), float(lat.max())
+            lon0, lon1 = float(lon.min()), float(lon.max())
+        else:
+            lat0 = lat1 = lon0 = lon1 = 0.0
+        reference = (lat0 + lat1) / 2
+        cell_lat = self.cell_m / M_PER_DEG_LAT
+        cell_lon = self.cell_m / (M_PER_DEG_LAT * max(0.05, math.cos(math.radians(reference))))
+        height = int((lat1 - lat0) / cell_lat) + 1
+        width = int((lon1 - lon0) / cell_lon) + 1
+        if height * width > MAX_CELLS:
+            grow = math.sqrt(height * width / MAX_CELLS)
+            cell_lat, cell_lon = cell_lat * grow, cell_lon * grow
+            height = int((lat1 - lat0) / cell_lat) + 1
+            width = int((lon1 - lon0) / cell_lon) + 1
+        self._shape = (lat0, lon0, cell_lat, cell_lon, height, width)
+        if len(self._stamp) < len(f.hot):
+            self._stamp = np.zeros(len(f.hot), np.int64)
+        self._bucket(lat, lon)
+        self._dirty = False
 
-    def _remove(self, i: int) -> None:
-        for cell in self._where.pop(i, []):
-            members = self._cells[cell]
-            members.remove(i)
-            if not members:
-                del self._cells[cell]
-        for senior in self.caregivers[i].served:
-            self._served[senior].discard(i)
+    def _points(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Positions first (point ``i`` is row ``i``), then every booking's place."""
+        f, n = self.fleet, self.fleet.n
+        has = np.arange(f.books.shape[1]) < f.bookings[:n, None]
+        booked_rows, booked_cols = np.nonzero(has)
+        self._point_row = np.concatenate([np.arange(n), booked_rows])
+        booked = f.books[booked_rows, booked_cols]
+        lat = np.concatenate([f.lat[:n], booked[:, kernel.B_LAT]])
+        lon = np.concatenate([f.lon[:n], booked[:, kernel.B_LON]])
+        self._lat, self._lon = lat, lon
+        return lat, lon
+
+    def _bucket(self, lat: NDArray[np.float64], lon: NDArray[np.float64]) -> None:
+        f, n = self.fleet, self.fleet.n
+        lat0, lon0, cell_lat, cell_lon, height, width = self._shape
+        rating_bonus = max(0.0, -float(f.rating_part[:n].min())) if n else 0.0
+        self.grid = kernel.Grid(
+            lat0=lat0,
+            lon0=lon0,
+            cell_lat=cell_lat,
+            cell_lon=cell_lon,
+            height=height,
+            width=width,
+            start=np.zeros(height * width + 1, np.int64),
+            row=np.zeros(0, np.int64),
+            max_abs_lat=float(np.abs(lat).max()) if len(lat) else 0.0,
+            max_radius=float(f.radius[:n].max()) if n else 0.0,
+            rating_bonus=rating_bonus,
+        )
+        keys = kernel.cells_of(self.grid, lat, lon)
+        order, start = kernel.bucket(keys, height * width)
+        self.grid = self.grid._replace(start=start, row=self._point_row[order])
+
+    def move(
+        self,
+        rows: NDArray[np.int64],
+        lat: NDArray[np.float64],
+        lon: NDArray[np.float64],
+        position_at: NDArray[np.float64] | float,
+    ) -> None:
+        """Many caregivers reported where they are: one linear pass, no Python loop."""
+        if self._dirty:
+            self.rebuild()
+        self.fleet.move(rows, lat, lon, position_at)
+        self._lat[rows] = lat
+        self._lon[rows] = lon
+        self._bucket(self._lat, self._lon)
 
     def update(self, caregiver: Caregiver) -> None:
-        """A caregiver moved, went on or off duty, or their day changed."""
-        i = self._by_id[caregiver.id]
-        self._remove(i)
-        self.caregivers[i] = caregiver
-        self._insert(i)
-
-    def _gap_m(self, rings: int, order: Order) -> float:
-        """Great-circle metres that certainly separate the order from any point in a cell
-        more than ``rings`` cells away (in latitude or in longitude)."""
-        if rings <= 0:
-            return 0.0
-        by_lat = EARTH_RADIUS_M * math.radians(rings * self.cell_lat)
-        widest = max(self.max_abs_lat, abs(order.lat))
-        half = math.radians(min(180.0, rings * self.cell_lon)) / 2
-        by_lon = (
-            2
-            * EARTH_RADIUS_M
-            * math.asin(min(1.0, math.cos(math.radians(widest)) * math.sin(half)))
-        )
-        return min(by_lat, by_lon)
+        """A caregiver joined, moved, went on or off duty, or their day changed."""
+        self.fleet.put(caregiver)
+        self._dirty = True
 
     def rank(self, order: Order, now: float, *, limit: int | None = None) -> Ranking:
         """The same ranking as ``assign.rank`` over the same caregivers, found nearby."""
-        config = self.config
-        k = wanted(order, config) if limit is None else limit
-        seen: set[int] = set()
-        judged: list[tuple[float, int, Candidate]] = []
-        excluded: dict[Exclusion, int] = defaultdict(int)
-        examined = 0
-
-        def judge(indexes: Sequence[int]) -> None:
-            nonlocal examined
-            fresh = [i for i in indexes if i not in seen]
-            seen.update(fresh)
-            found, why, count = judge_all(
-                order, ((i, self.caregivers[i]) for i in fresh), now, config
-            )
-            judged.extend(found)
-            for reason, n in why.items():
-                excluded[reason] += n
-            examined += count
-
-        special = {self._by_id[c] for c in order.preferred if c in self._by_id}
-        special |= self._served.get(order.senior_id, set())
-        judge(sorted(i for i in special if self.caregivers[i].on_duty))
-
-        w = config.weights
-        generic_bonus = w.language + w.rating
-        cy, cx = self._cell(order.lat, order.lon)
-        rings = 0
-        while True:
-            judge(
-                sorted({i for cell in self._ring(cy, cx, rings) for i in self._cells.get(cell, ())})
-            )
-            gap = self._gap_m(rings, order)
-            y0, y1, x0, x1 = self._extent
-            covered = (
-                cy - rings <= y0 and cy + rings >= y1 and cx - rings <= x0 and cx + rings >= x1
-            )
-            if gap > self.max_radius or covered or not self._cells:
-                break
-            if len(judged) >= k:
-                kth = sorted(cost for cost, _, _ in judged)[k - 1]
-                if kth < w.travel * config.travel.min_seconds(gap) - generic_bonus:
-                    break
-            rings += 1
-        return to_ranking(order, (judged, Counter(excluded), examined), k, config)
-
-    @staticmethod
-    def _ring(cy: int, cx: int, r: int) -> Iterator[tuple[int, int]]:
-        if r == 0:
-            yield cy, cx
-            return
-        for dx in range(-r, r + 1):
-            yield cy - r, cx + dx
-            yield cy + r, cx + dx
-        for dy in range(-r + 1, r):
-            yield cy + dy, cx - r
-            yield cy + dy, cx + r
+        if self._dirty:
+            self.rebuild()
+        f = self.fleet
+        k = wanted(order, self.config) if limit is None else limit
+        self._tick += 1
+        best = kernel.grid_rank(
+            self.grid,
+            f.columns(),
+            f.want(order, now),
+            f.model(now),
+            k,
+            f.special(order),
+            self._stamp,
+            self._tick,
+        )
+        return f.ranking(order, best)

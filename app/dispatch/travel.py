@@ -10,7 +10,9 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from app.dispatch.geo import EARTH_RADIUS_M, haversine_m
+from app.dispatch.geo import haversine_m, haversine_pairs
+
+Floats = NDArray[np.float64]
 
 
 class TravelTime(Protocol):
@@ -22,10 +24,19 @@ class TravelTime(Protocol):
         """A lower bound on the travel time over a great-circle distance (for exact search)."""
         ...
 
-    def seconds_many(
-        self, lat: NDArray[np.float64], lon: NDArray[np.float64], to_lat: float, to_lon: float
-    ) -> NDArray[np.float64]:
-        """Travel times from many points to one (vectorised)."""
+    def pairs(
+        self,
+        from_lat: Floats | float,
+        from_lon: Floats | float,
+        to_lat: Floats | float,
+        to_lon: Floats | float,
+    ) -> Floats:
+        """Travel times elementwise (numpy broadcasting), for matrices and estimates."""
+        ...
+
+    def matrix(self, from_lat: Floats, from_lon: Floats, to_lat: Floats, to_lon: Floats) -> Floats:
+        """Travel times from every origin (rows) to every destination (columns); OSRM's
+        ``table`` service answers the same question for a road network."""
         ...
 
 
@@ -42,21 +53,17 @@ class StraightLine:
     def seconds(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         return haversine_m(lat1, lon1, lat2, lon2) * self.detour / self.speed_mps
 
-    def seconds_many(
-        self, lat: NDArray[np.float64], lon: NDArray[np.float64], to_lat: float, to_lon: float
-    ) -> NDArray[np.float64]:
-        return haversine_many(lat, lon, to_lat, to_lon) * (self.detour / self.speed_mps)
+    def pairs(
+        self,
+        from_lat: Floats | float,
+        from_lon: Floats | float,
+        to_lat: Floats | float,
+        to_lon: Floats | float,
+    ) -> Floats:
+        seconds: Floats = (
+            haversine_pairs(from_lat, from_lon, to_lat, to_lon) * self.detour / self.speed_mps
+        )
+        return seconds
 
-
-def haversine_many(
-    lat: NDArray[np.float64], lon: NDArray[np.float64], to_lat: float, to_lon: float
-) -> NDArray[np.float64]:
-    """Great-circle metres from each (lat, lon) to one point."""
-    p1 = np.radians(lat)
-    p2 = np.radians(to_lat)
-    h = (
-        np.sin((p2 - p1) / 2) ** 2
-        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(to_lon - lon) / 2) ** 2
-    )
-    metres: NDArray[np.float64] = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-    return metres
+    def matrix(self, from_lat: Floats, from_lon: Floats, to_lat: Floats, to_lon: Floats) -> Floats:
+        return self.pairs(from_lat[:, None], from_lon[:, None], to_lat[None, :], to_lon[None, :])

@@ -1,0 +1,324 @@
+"""The fleet in columns: every caregiver's attributes as numpy arrays for the kernels.
+
+Row ``i`` is the ``i``-th caregiver given (ties in cost go to the lower row, as ``assign.rank``
+gives them to the earlier caregiver). Skills and languages are bits of an int64; shifts,
+bookings and certificates are padded tables that grow when a longer day arrives.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.dispatch import kernel
+from app.dispatch.assign import Candidate, Ranking, wanted
+from app.dispatch.constraints import Exclusion, latest_end, local_day
+from app.dispatch.model import Caregiver, Id, Order
+from app.dispatch.policy import DispatchConfig
+from app.dispatch.travel import StraightLine
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+Bools = NDArray[np.bool_]
+
+# Exclusion codes in the order ``place`` tests them; 0 is "feasible".
+REASONS: tuple[Exclusion, ...] = (
+    Exclusion.off_duty,
+    Exclusion.blocked,
+    Exclusion.gender,
+    Exclusion.skill,
+    Exclusion.radius,
+    Exclusion.stale_position,
+    Exclusion.shift,
+    Exclusion.reachable,
+    Exclusion.certificate,
+    Exclusion.daily_cap,
+)
+CODE = {reason: i + 1 for i, reason in enumerate(REASONS)}
+PARTS = ("travel", "delay", "continuity", "preferred", "language", "workload", "rating")
+MAX_VOCABULARY = 52  # skills and languages are bits, kept exactly in a float64
+
+
+SHIFT_PAD = (np.inf, -np.inf)
+BOOKING_PAD = (np.inf, np.inf, 0.0, 0.0, np.nan)
+
+
+def _table(rows: int, width: int, pad: tuple[float, ...]) -> Floats:
+    table: Floats = np.empty((rows, width, len(pad)))
+    table[:] = pad
+    return table
+
+
+class Vocabulary:
+    """Names to bit positions (skills, languages), growing as new names appear."""
+
+    def __init__(self) -> None:
+        self.bits: dict[str, int] = {}
+
+    def add(self, name: str) -> int:
+        bit = self.bits.get(name)
+        if bit is None:
+            if len(self.bits) >= MAX_VOCABULARY:
+                raise ValueError(f"more than {MAX_VOCABULARY} distinct names")
+            bit = self.bits[name] = len(self.bits)
+        return bit
+
+    def mask(self, names: frozenset[str] | Sequence[str]) -> int | None:
+        """The bit mask of ``names``, or None when one of them is unknown (nobody has it)."""
+        mask = 0
+        for name in names:
+            bit = self.bits.get(name)
+            if bit is None:
+                return None
+            mask |= 1 << bit
+        return mask
+
+
+class Fleet:
+    """Caregivers as columns; row ``i`` is the ``i``-th caregiver given (its tie-break rank).
+
+    Storage is ``kernel.Columns``: a ``hot`` matrix with a row per caregiver, and padded
+    certificate, shift and booking tables. Rows beyond ``n`` are spare capacity."""
+
+    def __init__(
+        self,
+        caregivers: Sequence[Caregiver],
+        config: DispatchConfig,
+        *,
+        ties: Sequence[int] | None = None,
+    ) -> None:
+        """``ties`` ranks caregivers of equal cost (default: their order here); a spatial
+        index stores neighbours next to each other and passes the input order in it."""
+        self.config = config
+        self.skills = Vocabulary()
+        self.languages = Vocabulary()
+        self.genders: dict[str, int] = {}
+        self.ids: list[Id] = []
+        self.row: dict[Id, int] = {}
+        self._served: dict[Id, dict[int, int]] = {}
+        self.caregivers: list[Caregiver] = []
+        self.n = 0
+        self.hot: Floats = np.zeros((0, kernel.HOT))
+        self.cert: Floats = np.full((0, 1), np.inf)
+        self.shifts: Floats = _table(0, 1, SHIFT_PAD)
+        self.books: Floats = _table(0, 1, BOOKING_PAD)
+        self._grow(len(caregivers), shifts=1, bookings=1, skills=1)
+        self._next_tie = 0
+        for n, caregiver in enumerate(caregivers):
+            self.put(caregiver, tie=None if ties is None else ties[n])
+
+    def __len__(self) -> int:
+        return self.n
+
+    # Views of the hot columns, for numpy work on the Python side.
+    @property
+    def lat(self) -> Floats:
+        return self.hot[:, kernel.LAT]
+
+    @property
+    def lon(self) -> Floats:
+        return self.hot[:, kernel.LON]
+
+    @property
+    def radius(self) -> Floats:
+        return self.hot[:, kernel.RADIUS]
+
+    @property
+    def rating_part(self) -> Floats:
+        return self.hot[:, kernel.RATING_PART]
+
+    @property
+    def bookings(self) -> Ints:
+        return self.hot[:, kernel.BOOKINGS].astype(np.int64)
+
+    def _grow(self, rows: int, shifts: int, bookings: int, skills: int) -> None:
+        """Make room for more rows (doubling), longer days or more certificate columns."""
+        have_rows = len(self.hot)
+        if (
+            rows <= have_rows
+            and shifts <= self.shifts.shape[1]
+            and bookings <= self.books.shape[1]
+            and skills <= self.cert.shape[1]
+        ):
+            return
+        size = have_rows if rows <= have_rows else max(rows, 2 * have_rows, 16)
+        hot = np.zeros((size, kernel.HOT))
+        hot[:, kernel.DAILY_CAP] = 1.0
+        hot[:have_rows] = self.hot
+        cert = np.full((size, max(skills, self.cert.shape[1])), np.inf)
+        cert[:have_rows, : self.cert.shape[1]] = self.cert
+        table = _table(size, max(shifts, self.shifts.shape[1]), SHIFT_PAD)
+        table[:have_rows, : self.shifts.shape[1]] = self.shifts
+        books = _table(size, max(bookings, self.books.shape[1]), BOOKING_PAD)
+        books[:have_rows, : self.books.shape[1]] = self.books
+        self.hot, self.cert, self.shifts, self.books = hot, cert, table, books
+
+    def put(self, caregiver: Caregiver, *, tie: int | None = None) -> int:
+        """Add a caregiver (last in ties unless ``tie`` says), or replace the one with the
+        same id (keeping its place in ties); returns its row."""
+        config = self.config
+        i = self.row.get(caregiver.id)
+        if i is None:
+            i = self.n
+        for skill in caregiver.skills:
+            self.skills.add(skill)
+        for language in caregiver.languages:
+            self.languages.add(language)
+        self._grow(i + 1, len(caregiver.shifts), len(caregiver.bookings), len(self.skills.bits))
+        if i == self.n:
+            self.n += 1
+            self.row[caregiver.id] = i
+            self.ids.append(caregiver.id)
+            self.caregivers.append(caregiver)
+            self.hot[i, kernel.TIE] = self._next_tie if tie is None else tie
+            self._next_tie = max(self._next_tie, int(self.hot[i, kernel.TIE])) + 1
+        else:
+            for senior in self.caregivers[i].served:
+                self._served.get(senior, {}).pop(i, None)
+            self.caregivers[i] = caregiver
+        w = config.weights
+        hot = self.hot[i]
+        hot[kernel.LAT] = caregiver.lat
+        hot[kernel.LON] = caregiver.lon
+        hot[kernel.POSITION_AT] = caregiver.position_at
+        hot[kernel.RADIUS] = caregiver.radius_m
+        hot[kernel.ON_DUTY] = caregiver.on_duty
+        hot[kernel.GENDER] = self._gender_code(caregiver.gender)
+        hot[kernel.SKILLS] = self.skills.mask(list(caregiver.skills)) or 0
+        hot[kernel.LANGUAGES] = self.languages.mask(caregiver.languages) or 0
+        hot[kernel.BOOKINGS] = len(caregiver.bookings)
+        hot[kernel.RATING_PART] = (
+            -w.rating * (caregiver.rating - 3) / 2 if caregiver.rating is not None else 0.0
+        )
+        hot[kernel.VISITS_TODAY] = caregiver.visits_today
+        hot[kernel.DAILY_CAP] = caregiver.daily_cap
+        self.cert[i] = np.inf
+        for skill, expiry in caregiver.skills.items():
+            if expiry is not None:
+                self.cert[i, self.skills.bits[skill]] = expiry
+        self.shifts[i] = SHIFT_PAD
+        for j, (start, end) in enumerate(sorted(caregiver.shifts)):
+            self.shifts[i, j] = (start, end)
+        self.books[i] = BOOKING_PAD
+        for j, b in enumerate(caregiver.bookings):
+            self.books[i, j] = (b.start, b.end, b.lat, b.lon, local_day(b.start, config))
+        for senior, visits in caregiver.served.items():
+            self._served.setdefault(senior, {})[i] = visits
+        return i
+
+    def move(self, rows: Ints, lat: Floats, lon: Floats, position_at: Floats | float) -> None:
+        """Many caregivers reported where they are (a bulk update: no Python loop)."""
+        self.hot[rows, kernel.LAT] = lat
+        self.hot[rows, kernel.LON] = lon
+        self.hot[rows, kernel.POSITION_AT] = position_at
+
+    def _gender_code(self, gender: str | None) -> int:
+        if gender is None:
+            return 0
+        return self.genders.setdefault(gender, len(self.genders) + 1)
+
+    def served_by(self, senior: Id) -> dict[int, int]:
+        """Rows of the caregivers who served ``senior`` before, with how many visits."""
+        return self._served.get(senior, {})
+
+    # -- judging ---------------------------------------------------------------------------
+
+    def columns(self) -> kernel.Columns:
+        return kernel.Columns(self.hot, self.cert, self.shifts, self.books)
+
+    def model(self, now: float) -> kernel.Model:
+        config = self.config
+        travel = config.travel
+        if not isinstance(travel, StraightLine):
+            raise TypeError("the compiled kernels implement the straight-line travel model")
+        w = config.weights
+        return kernel.Model(
+            now=now,
+            today=float(local_day(now, config)),
+            detour=travel.detour,
+            speed=travel.speed_mps,
+            max_age=config.max_position_age_s,
+            utc_offset=config.utc_offset_s,
+            w_travel=w.travel,
+            w_delay=w.delay,
+            w_continuity=w.continuity,
+            w_preferred=w.preferred,
+            w_language=w.language,
+            w_workload=w.workload,
+        )
+
+    def want(self, order: Order, now: float) -> kernel.Want:
+        """The kernel's view of one order."""
+        skills = self.skills.mask(order.skills)
+        history = self.served_by(order.senior_id)
+        served_rows = np.array(sorted(history), np.int64)
+        languages = 0
+        for name in order.languages:
+            bit = self.languages.bits.get(name)
+            if bit is not None:
+                languages |= 1 << bit
+        gender = kernel.NO_GENDER
+        if order.gender_strict and order.gender is not None:
+            gender = self.genders.get(order.gender, -2)  # -2: a gender nobody has
+        return kernel.Want(
+            lat=order.lat,
+            lon=order.lon,
+            duration=order.duration_s,
+            earliest=now if order.window_start is None else max(now, order.window_start),
+            last_end=latest_end(order, now, self.config),
+            asap=order.asap,
+            skills=skills or 0,
+            known=skills is not None,
+            gender=gender,
+            languages=languages,
+            cert_cols=np.array(
+                [self.skills.bits[s] for s in order.skills] if skills is not None else [],
+                np.int64,
+            ),
+            blocked=self.rows_of(order.blocked),
+            preferred=self.rows_of(order.preferred),
+            served_rows=served_rows,
+            served=np.array([min(history[r], 3) for r in served_rows.tolist()], np.float64),
+        )
+
+    def rows_of(self, ids: frozenset[Id]) -> Ints:
+        """Sorted rows of the caregivers among ``ids`` that this fleet has."""
+        return np.array(sorted(self.row[i] for i in ids if i in self.row), np.int64)
+
+    def special(self, order: Order) -> Ints:
+        """Rows that can gain more than travel allows: preferred, or served the senior before."""
+        rows = set(self.rows_of(order.preferred).tolist()) | set(self.served_by(order.senior_id))
+        return np.array(sorted(rows), np.int64)
+
+    def ranking(self, order: Order, best: kernel.Best) -> Ranking:
+        """The kernel's answer as the engine's ``Ranking``."""
+        size = int(best.size[0])
+        rows, costs = best.row[:size].tolist(), best.cost[:size].tolist()
+        starts, travels = best.start[:size].tolist(), best.travel[:size].tolist()
+        distances, parts = best.distance[:size].tolist(), best.parts[:size].tolist()
+        candidates = tuple(
+            Candidate(
+                caregiver_id=self.ids[rows[n]],
+                cost=costs[n],
+                parts=dict(zip(PARTS, parts[n], strict=True)),
+                start=starts[n],
+                travel_s=travels[n],
+                distance_m=distances[n],
+            )
+            for n in range(size)
+        )
+        counts = best.counts.tolist()
+        return Ranking(
+            order_id=order.id,
+            candidates=candidates,
+            excluded={r: counts[CODE[r]] for r in REASONS if counts[CODE[r]]},
+            examined=sum(counts),
+        )
+
+    def rank(self, order: Order, now: float, *, limit: int | None = None) -> Ranking:
+        """Judge every caregiver (compiled brute force): the same answer as ``assign.rank``."""
+        k = wanted(order, self.config) if limit is None else limit
+        best = kernel.rank_rows(
+            self.columns(), self.want(order, now), self.model(now), np.arange(self.n), k
+        )
+        return self.ranking(order, best)
