@@ -1,4 +1,4 @@
-"""The ``doorstep`` command: serve, migrate, seed-demo, create-admin."""
+"""The ``doorstep`` command: serve, migrate, seed-demo, create-admin, bench."""
 
 import argparse
 import asyncio
@@ -48,6 +48,14 @@ def main(argv: list[str] | None = None) -> None:
     p_seed.add_argument(
         "--if-empty", action="store_true", help="do nothing if accounts already exist"
     )
+    p_bench = sub.add_parser("bench", help="measure the dispatch engine, write BENCHMARKS.md")
+    p_bench.add_argument(
+        "--sections",
+        default="single,update,batch",
+        help="comma-separated: single, update, batch",
+    )
+    p_bench.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    p_bench.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     p_admin = sub.add_parser(
         "create-admin",
         help="create a platform admin (password from DOORSTEP_ADMIN_PASSWORD or a prompt)",
@@ -71,6 +79,20 @@ def main(argv: list[str] | None = None) -> None:
             print(asyncio.run(seed_demo(get_settings(), if_empty=args.if_empty)))
         except AppError as exc:
             sys.exit(f"seed-demo: {exc.detail}")
+    elif args.command == "bench":
+        from app.bench.run import SECTIONS
+        from app.bench.run import main as bench
+
+        sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+        unknown = set(sections) - set(SECTIONS)
+        if unknown:
+            sys.exit(f"bench: unknown sections {sorted(unknown)}; choose from {sorted(SECTIONS)}")
+        command = (
+            "make bench"
+            if not argv and len(sys.argv) <= 1
+            else "doorstep " + " ".join(sys.argv[1:])
+        )
+        bench(sections, Path(args.out), args.quick, command)
     elif args.command == "create-admin":
         from app.errors import AppError
         from app.services.accounts import create_admin_account

@@ -111,3 +111,21 @@ class TestBatch:
         baseline = greedy([first, second], [a, b], NOW, CONFIG)
         assert exact.caregiver_of("second") == "a"
         assert baseline.caregiver_of("second") is None
+
+
+def test_parallel_lists_equal_one_search_per_order() -> None:
+    """Enough orders to be split into parallel runs: each order's list is still exactly its
+    own ranking (a lost write or a shared visit mark would show here)."""
+    from app.bench import instances as gen
+    from app.dispatch.index import FleetIndex
+
+    area = gen.area_for(3000)
+    index = FleetIndex(gen.caregivers(3000, seed=5, area=area), CONFIG)
+    work = gen.orders(300, seed=6, area=area, fleet_size=3000, scheduled=0.3)
+    found = index.lists(work, gen.NOW, 4)
+    for q, order in enumerate(work):
+        ranking = index.rank(order, gen.NOW, limit=4)
+        rows = [index.fleet.row[c.caregiver_id] for c in ranking.candidates]
+        assert found.row[q, : len(rows)].tolist() == rows
+        assert found.cost[q, : len(rows)].tolist() == [c.cost for c in ranking.candidates]
+        assert (found.row[q, len(rows) :] == -1).all()

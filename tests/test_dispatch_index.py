@@ -92,3 +92,14 @@ class TestIndexedRanking:
         for limit in (1, 5):
             mine = index.rank(order, NOW, limit=limit)
             assert mine.candidates == rank(order, moved, NOW, CONFIG, limit=limit).candidates
+
+    def test_equal_costs_go_to_the_earlier_caregiver_not_the_earlier_cell(self) -> None:
+        """Due north and due south at the same distance: the same cost to the bit. The index
+        stores the southern one first (its cell comes first); the input order still decides."""
+        north = nurse(id="north", lat=CENTER[0] + 0.01)
+        south = nurse(id="south", lat=CENTER[0] - 0.01)
+        index = FleetIndex([north, south], CONFIG, cell_m=200.0)
+        assert index.fleet.ids == ["south", "north"]
+        first = index.rank(bath(), NOW, limit=1).candidates
+        assert [c.caregiver_id for c in first] == ["north"]
+        assert first == rank(bath(), [north, south], NOW, CONFIG, limit=1).candidates

@@ -1,6 +1,6 @@
 """The fleet in columns: every caregiver's attributes as numpy arrays for the kernels.
 
-Row ``i`` is the ``i``-th caregiver given (ties in cost go to the lower row, as ``assign.rank``
+Ties in cost go to the caregiver given first (``kernel.TIE``, as ``assign.rank``
 gives them to the earlier caregiver). Skills and languages are bits of an int64; shifts,
 bookings and certificates are padded tables that grow when a longer day arrives.
 """
@@ -15,6 +15,7 @@ from app.dispatch.assign import Candidate, Ranking, wanted
 from app.dispatch.constraints import Exclusion, latest_end, local_day
 from app.dispatch.model import Caregiver, Id, Order
 from app.dispatch.policy import DispatchConfig
+from app.dispatch.scoring import rating_part
 from app.dispatch.travel import StraightLine
 
 Floats = NDArray[np.float64]
@@ -47,6 +48,19 @@ def _table(rows: int, width: int, pad: tuple[float, ...]) -> Floats:
     table: Floats = np.empty((rows, width, len(pad)))
     table[:] = pad
     return table
+
+
+def excluded(counts: list[int]) -> dict[Exclusion, int]:
+    """Kernel counts by code as the engine's exclusions."""
+    return {r: counts[CODE[r]] for r in REASONS if counts[CODE[r]]}
+
+
+def _csr(lists: list[list[int]]) -> tuple[Ints, Ints]:
+    """(ptr, data): list ``q`` is ``data[ptr[q]:ptr[q + 1]]``."""
+    ptr = np.zeros(len(lists) + 1, np.int64)
+    ptr[1:] = np.cumsum([len(rows) for rows in lists])
+    data = np.fromiter((r for rows in lists for r in rows), np.int64, int(ptr[-1]))
+    return ptr, data
 
 
 class Vocabulary:
@@ -176,7 +190,6 @@ class Fleet:
             for senior in self.caregivers[i].served:
                 self._served.get(senior, {}).pop(i, None)
             self.caregivers[i] = caregiver
-        w = config.weights
         hot = self.hot[i]
         hot[kernel.LAT] = caregiver.lat
         hot[kernel.LON] = caregiver.lon
@@ -187,9 +200,7 @@ class Fleet:
         hot[kernel.SKILLS] = self.skills.mask(list(caregiver.skills)) or 0
         hot[kernel.LANGUAGES] = self.languages.mask(caregiver.languages) or 0
         hot[kernel.BOOKINGS] = len(caregiver.bookings)
-        hot[kernel.RATING_PART] = (
-            -w.rating * (caregiver.rating - 3) / 2 if caregiver.rating is not None else 0.0
-        )
+        hot[kernel.RATING_PART] = rating_part(caregiver, config)
         hot[kernel.VISITS_TODAY] = caregiver.visits_today
         hot[kernel.DAILY_CAP] = caregiver.daily_cap
         self.cert[i] = np.inf
@@ -247,72 +258,134 @@ class Fleet:
             w_workload=w.workload,
         )
 
-    def want(self, order: Order, now: float) -> kernel.Want:
-        """The kernel's view of one order."""
+    def _terms(self, order: Order, now: float) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """One order's scalars for the kernel: (floats, ints) as ``kernel.Orders`` holds them."""
         skills = self.skills.mask(order.skills)
-        history = self.served_by(order.senior_id)
-        served_rows = np.array(sorted(history), np.int64)
         languages = 0
         for name in order.languages:
             bit = self.languages.bits.get(name)
             if bit is not None:
                 languages |= 1 << bit
+        if order.languages and not languages:
+            languages = 1 << MAX_VOCABULARY  # asked for, but nobody speaks them
         gender = kernel.NO_GENDER
         if order.gender_strict and order.gender is not None:
             gender = self.genders.get(order.gender, -2)  # -2: a gender nobody has
+        earliest = now if order.window_start is None else max(now, order.window_start)
+        floats = (
+            order.lat,
+            order.lon,
+            order.duration_s,
+            earliest,
+            latest_end(order, now, self.config),
+            float(order.asap),
+        )
+        return floats, (skills or 0, int(skills is not None), gender, languages)
+
+    def _lists(self, order: Order) -> tuple[list[int], list[int], list[int], list[int]]:
+        """One order's lists of rows: certificates, blocked, preferred, served before."""
+        skills = self.skills.bits
+        known = all(s in skills for s in order.skills)
+        cert = [skills[s] for s in order.skills] if known else []
+        served = sorted(self.served_by(order.senior_id))
+        return cert, self.rows_of(order.blocked), self.rows_of(order.preferred), served
+
+    def want(self, order: Order, now: float, *, taken: Ints | None = None) -> kernel.Want:
+        """The kernel's view of one order; ``taken`` rows are excluded as if blocked."""
+        floats, ints = self._terms(order, now)
+        cert, blocked, preferred, served = self._lists(order)
+        if taken is not None and len(taken):
+            blocked = np.union1d(blocked, taken).tolist()
+        history = self.served_by(order.senior_id)
+        lat, lon, duration, earliest, last_end, asap = floats
         return kernel.Want(
-            lat=order.lat,
-            lon=order.lon,
-            duration=order.duration_s,
-            earliest=now if order.window_start is None else max(now, order.window_start),
-            last_end=latest_end(order, now, self.config),
-            asap=order.asap,
-            skills=skills or 0,
-            known=skills is not None,
-            gender=gender,
-            languages=languages,
-            cert_cols=np.array(
-                [self.skills.bits[s] for s in order.skills] if skills is not None else [],
-                np.int64,
-            ),
-            blocked=self.rows_of(order.blocked),
-            preferred=self.rows_of(order.preferred),
-            served_rows=served_rows,
-            served=np.array([min(history[r], 3) for r in served_rows.tolist()], np.float64),
+            lat,
+            lon,
+            duration,
+            earliest,
+            last_end,
+            asap != 0.0,
+            ints[0],
+            ints[1] != 0,
+            ints[2],
+            ints[3],
+            np.array(cert, np.int64),
+            np.array(blocked, np.int64),
+            np.array(preferred, np.int64),
+            np.array(served, np.int64),
+            np.array([min(history[r], 3) for r in served], np.float64),
         )
 
-    def rows_of(self, ids: frozenset[Id]) -> Ints:
+    def orders(self, orders: Sequence[Order], now: float) -> kernel.Orders:
+        """Many orders for ``kernel.lists``."""
+        floats, ints = [], []
+        lists: tuple[list[list[int]], ...] = ([], [], [], [], [])
+        served_counts: list[float] = []
+        for order in orders:
+            f, i = self._terms(order, now)
+            floats.append(f)
+            ints.append(i)
+            cert, blocked, preferred, served = self._lists(order)
+            history = self.served_by(order.senior_id)
+            served_counts.extend(min(history[r], 3) for r in served)
+            special = sorted(set(preferred) | set(served))
+            for bucket, rows in zip(
+                lists, (cert, blocked, preferred, served, special), strict=True
+            ):
+                bucket.append(rows)
+        packed = [_csr(bucket) for bucket in lists]
+        return kernel.Orders(
+            np.array(floats, np.float64).reshape(len(orders), 6),
+            np.array(ints, np.int64).reshape(len(orders), 4),
+            *packed[0],
+            *packed[1],
+            *packed[2],
+            *packed[3],
+            np.array(served_counts, np.float64),
+            *packed[4],
+        )
+
+    def rows_of(self, ids: frozenset[Id]) -> list[int]:
         """Sorted rows of the caregivers among ``ids`` that this fleet has."""
-        return np.array(sorted(self.row[i] for i in ids if i in self.row), np.int64)
+        return sorted(self.row[i] for i in ids if i in self.row)
 
     def special(self, order: Order) -> Ints:
         """Rows that can gain more than travel allows: preferred, or served the senior before."""
-        rows = set(self.rows_of(order.preferred).tolist()) | set(self.served_by(order.senior_id))
+        rows = set(self.rows_of(order.preferred)) | set(self.served_by(order.senior_id))
         return np.array(sorted(rows), np.int64)
+
+    def candidate(
+        self,
+        row: int,
+        cost: float,
+        start: float,
+        travel: float,
+        distance: float,
+        parts: list[float],
+    ) -> Candidate:
+        """A kernel's verdict for one caregiver, explained."""
+        return Candidate(
+            caregiver_id=self.ids[row],
+            cost=cost,
+            parts=dict(zip(PARTS, parts, strict=True)),
+            start=start,
+            travel_s=travel,
+            distance_m=distance,
+        )
 
     def ranking(self, order: Order, best: kernel.Best) -> Ranking:
         """The kernel's answer as the engine's ``Ranking``."""
         size = int(best.size[0])
-        rows, costs = best.row[:size].tolist(), best.cost[:size].tolist()
-        starts, travels = best.start[:size].tolist(), best.travel[:size].tolist()
-        distances, parts = best.distance[:size].tolist(), best.parts[:size].tolist()
+        columns = (best.row, best.cost, best.start, best.travel, best.distance, best.parts)
         candidates = tuple(
-            Candidate(
-                caregiver_id=self.ids[rows[n]],
-                cost=costs[n],
-                parts=dict(zip(PARTS, parts[n], strict=True)),
-                start=starts[n],
-                travel_s=travels[n],
-                distance_m=distances[n],
-            )
-            for n in range(size)
+            self.candidate(*values)
+            for values in zip(*(column[:size].tolist() for column in columns), strict=True)
         )
-        counts = best.counts.tolist()
         return Ranking(
             order_id=order.id,
             candidates=candidates,
-            excluded={r: counts[CODE[r]] for r in REASONS if counts[CODE[r]]},
-            examined=sum(counts),
+            excluded=excluded(best.counts.tolist()),
+            examined=int(best.counts.sum()),
         )
 
     def rank(self, order: Order, now: float, *, limit: int | None = None) -> Ranking:

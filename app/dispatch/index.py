@@ -1,4 +1,4 @@
-"""A spatial index over the fleet, for ranking one order without judging everyone.
+"""A spatial index over the caregivers on duty, for ranking one order without judging everyone.
 
 Every place a caregiver could set out from (the current position, and each booking's place)
 is a point in a uniform grid. A search judges the caregivers met ring by ring around the
@@ -10,12 +10,15 @@ first wherever they are. The result equals ``assign.rank`` exactly (tests hold i
 
 Points are bucketed by a counting sort, so moving every caregiver at once costs one linear
 pass (``move``). Points that leave the grid's extent are kept in its edge cells, which keeps
-the search exact; ``rebuild`` re-fits the extent.
+the search exact; ``rebuild`` re-fits the extent. Caregivers off duty are never offered an
+order and are left out of the grid, so a ranking's exclusion counts cover those on duty that
+the search examined (the brute force counts everyone).
 """
 
 import math
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -113,10 +116,32 @@ class FleetIndex:
             max_abs_lat=float(np.abs(lat).max()) if len(lat) else 0.0,
             max_radius=float(f.radius[:n].max()) if n else 0.0,
             rating_bonus=rating_bonus,
+            cell_skills=np.zeros(0, np.int64),
+            cell_shifts=np.zeros(0, np.int64),
+            cell_seen=np.zeros(0),
+            cell_reach=np.zeros(0),
+            slot_base=0.0,
         )
         keys = kernel.cells_of(self.grid, lat, lon)
+        # Only caregivers on duty can be offered anything: the others are not searched.
+        keys[f.hot[self._point_row, kernel.ON_DUTY] == 0.0] = -1
         order, start = kernel.bucket(keys, height * width)
-        self.grid = self.grid._replace(start=start, row=self._point_row[order])
+        row = self._point_row[order]
+        starts = f.shifts[:n, :, 0]
+        finite = starts[np.isfinite(starts)]
+        base = float(finite.min()) if len(finite) else 0.0
+        skills, shifts, seen, reach = kernel.summarise(
+            f.columns(), start, row, lat[order], lon[order], base
+        )
+        self.grid = self.grid._replace(
+            start=start,
+            row=row,
+            cell_skills=skills,
+            cell_shifts=shifts,
+            cell_seen=seen,
+            cell_reach=reach,
+            slot_base=base,
+        )
 
     def move(
         self,
@@ -138,8 +163,16 @@ class FleetIndex:
         self.fleet.put(caregiver)
         self._dirty = True
 
-    def rank(self, order: Order, now: float, *, limit: int | None = None) -> Ranking:
-        """The same ranking as ``assign.rank`` over the same caregivers, found nearby."""
+    def rank(
+        self,
+        order: Order,
+        now: float,
+        *,
+        limit: int | None = None,
+        taken: NDArray[np.int64] | None = None,
+    ) -> Ranking:
+        """The same ranking as ``assign.rank`` over the same caregivers, found nearby.
+        ``taken`` rows (caregivers already given other work) count as blocked."""
         if self._dirty:
             self.rebuild()
         f = self.fleet
@@ -148,7 +181,7 @@ class FleetIndex:
         best = kernel.grid_rank(
             self.grid,
             f.columns(),
-            f.want(order, now),
+            f.want(order, now, taken=taken),
             f.model(now),
             k,
             f.special(order),
@@ -156,3 +189,28 @@ class FleetIndex:
             self._tick,
         )
         return f.ranking(order, best)
+
+    def lists(self, orders: Sequence[Order], now: float, k: int) -> kernel.Lists:
+        """Each order's ``k`` cheapest feasible caregivers, searched in parallel."""
+        if self._dirty:
+            self.rebuild()
+        f = self.fleet
+        chunks = max(1, min(numba.get_num_threads(), len(orders) // 64))
+        return kernel.lists(self.grid, f.columns(), f.model(now), f.orders(orders, now), k, chunks)
+
+    def everyone(
+        self, orders: Sequence[Order], now: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """Every feasible (order, row, cost): the full cost matrix, for reference optima."""
+        if self._dirty:
+            self.rebuild()
+        f = self.fleet
+        self._tick += len(orders) + 1
+        return kernel.everyone(
+            self.grid,
+            f.columns(),
+            f.model(now),
+            f.orders(orders, now),
+            self._stamp,
+            self._tick - len(orders),
+        )

@@ -14,7 +14,7 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from app.dispatch.geo import EARTH_RADIUS_M
 
@@ -67,7 +67,7 @@ class Want(NamedTuple):
     skills: int  # bit mask
     known: bool  # False when a required skill is not in the fleet's vocabulary
     gender: int  # the required gender's code, or NO_GENDER
-    languages: int  # bit mask
+    languages: int  # bit mask; 0 when the order asks for none
     cert_cols: Array  # certificate columns of the required skills
     blocked: Array  # sorted rows
     preferred: Array  # sorted rows
@@ -101,7 +101,13 @@ class Grid(NamedTuple):
     row: Array  # caregiver row of each sorted point
     max_abs_lat: float  # of every point, for the longitude bound
     max_radius: float  # no caregiver serves further than this
-    rating_bonus: float  # the most any caregiver's rating takes off a cost
+    rating_bonus: float  # the most any rating takes off a cost (0 for ratings up to five)
+    # Per cell, over its caregivers: a cell none of whom could serve is not searched.
+    cell_skills: Array  # union of skill masks
+    cell_shifts: Array  # 64 bits: time slots some shift covers (see ``slots``)
+    cell_seen: Array  # latest position report
+    cell_reach: Array  # no caregiver of the cell serves further than this from any point in it
+    slot_base: float  # when slot 0 starts
 
 
 @njit(cache=True, inline="always")
@@ -220,7 +226,8 @@ def judge(c: Columns, w: Want, m: Model, i: int, parts: Array) -> tuple[int, flo
     parts[1] = m.w_delay * (start - w.earliest)
     parts[2] = -m.w_continuity * served / 3
     parts[3] = -m.w_preferred if has(w.preferred, i) >= 0 else 0.0
-    parts[4] = -m.w_language if (np.int64(me[LANGUAGES]) & w.languages) != 0 else 0.0
+    shared = (np.int64(me[LANGUAGES]) & w.languages) != 0
+    parts[4] = m.w_language if w.languages != 0 and not shared else 0.0
     parts[5] = m.w_workload * load / me[DAILY_CAP]
     parts[6] = me[RATING_PART]
     return 0, start, travel_in, distance
@@ -235,7 +242,7 @@ def total(parts: Array) -> float:
 
 
 class Best(NamedTuple):
-    """The best ``k`` so far, cheapest first, ties to the lower ``TIE``."""
+    """The best ``k`` so far by cost (then ``TIE``)."""
 
     row: Array
     cost: Array
@@ -262,23 +269,24 @@ def new_best(k: int) -> Best:
 
 
 @njit(cache=True, inline="always")
+def _before(c: Columns, key: float, i: int, other_key: float, other: int) -> bool:
+    return key < other_key or (key == other_key and c.hot[i, TIE] < c.hot[other, TIE])
+
+
+@njit(cache=True, inline="always")
 def consider(c: Columns, w: Want, m: Model, i: int, best: Best, scratch: Array) -> None:
     """Judge row ``i`` and keep it if it is among the best."""
     code, start, travel, distance = judge(c, w, m, i, scratch)
     best.counts[code] += 1
-    if code != 0:
+    k = len(best.row)
+    if code != 0 or k == 0:
         return
     cost = total(scratch)
-    k = len(best.row)
     size = best.size[0]
-    if k == 0:
-        return
-    if size == k and (
-        cost > best.cost[k - 1] or (cost == best.cost[k - 1] and i > best.row[k - 1])
-    ):
+    if size == k and not _before(c, cost, i, best.cost[k - 1], best.row[k - 1]):
         return
     p = min(size, k - 1)
-    while p > 0 and (cost < best.cost[p - 1] or (cost == best.cost[p - 1] and i < best.row[p - 1])):
+    while p > 0 and _before(c, cost, i, best.cost[p - 1], best.row[p - 1]):
         best.row[p] = best.row[p - 1]
         best.cost[p] = best.cost[p - 1]
         best.start[p] = best.start[p - 1]
@@ -323,18 +331,74 @@ def cells_of(g: Grid, lat: Array, lon: Array) -> Array:
 
 @njit(cache=True)
 def bucket(keys: Array, cells: int) -> tuple[Array, Array]:
-    """Counting sort of point keys: (order of points, start of each cell)."""
+    """Counting sort of point keys, leaving out negative ones: (points in cell order, start
+    of each cell)."""
     start = np.zeros(cells + 1, np.int64)
     for key in keys:
-        start[key + 1] += 1
+        if key >= 0:
+            start[key + 1] += 1
     for cell in range(cells):
         start[cell + 1] += start[cell]
     fill = start[:-1].copy()
-    order = np.empty(len(keys), np.int64)
+    order = np.empty(start[cells], np.int64)
     for p in range(len(keys)):
-        order[fill[keys[p]]] = p
-        fill[keys[p]] += 1
+        if keys[p] >= 0:
+            order[fill[keys[p]]] = p
+            fill[keys[p]] += 1
     return order, start
+
+
+SLOT_S = 2700.0  # 45 minutes: 64 slots cover two days
+
+
+@njit(cache=True, inline="always")
+def slots(base: float, start: float, end: float) -> int:
+    """The bits of the slots [start, end] touches; times past either end of the 64 slots
+    fall in the first or last one, which only ever widens the mask."""
+    first = min(max(math.floor((start - base) / SLOT_S), 0), 63)
+    last = min(max(math.floor((end - base) / SLOT_S), 0), 63)
+    if last < first:
+        return 0
+    width = last - first + 1
+    bits = -1 if width == 64 else (1 << width) - 1
+    return int(bits << first)
+
+
+@njit(cache=True)
+def summarise(
+    c: Columns, start: Array, row: Array, lat: Array, lon: Array, base: float
+) -> tuple[Array, Array, Array, Array]:
+    """Per cell: the union of skills, the slots shifts cover, the latest position, and the
+    reach: a caregiver met at a booking's place serves within their radius of where they
+    are now, so at most radius + that booking's distance from here."""
+    cells = len(start) - 1
+    skills = np.zeros(cells, np.int64)
+    shifts = np.zeros(cells, np.int64)
+    seen = np.full(cells, -np.inf)
+    reach = np.zeros(cells)
+    for cell in range(cells):
+        for p in range(start[cell], start[cell + 1]):
+            i = row[p]
+            skills[cell] |= np.int64(c.hot[i, SKILLS])
+            for j in range(c.shifts.shape[1]):
+                if c.shifts[i, j, 0] < c.shifts[i, j, 1]:
+                    shifts[cell] |= slots(base, c.shifts[i, j, 0], c.shifts[i, j, 1])
+            seen[cell] = max(seen[cell], c.hot[i, POSITION_AT])
+            away = haversine(lat[p], lon[p], c.hot[i, LAT], c.hot[i, LON])
+            reach[cell] = max(reach[cell], (c.hot[i, RADIUS] + away) * (1 + 1e-9))
+    return skills, shifts, seen, reach
+
+
+@njit(cache=True, inline="always")
+def _hopeless(g: Grid, w: Want, m: Model, window: int, cell: int) -> bool:
+    """Nobody in the cell has the skills, a shift during the order's window, or (ASAP) a
+    fresh position: nobody there can serve."""
+    return (
+        not w.known
+        or (g.cell_skills[cell] & w.skills) != w.skills
+        or (g.cell_shifts[cell] & window) == 0
+        or (w.asap and m.now - g.cell_seen[cell] > m.max_age)
+    )
 
 
 @njit(cache=True)
@@ -376,14 +440,21 @@ def _cell_gap_m(g: Grid, w: Want, y: int, x: int, widest: float) -> float:
 
 @njit(cache=True)
 def grid_rank(
-    g: Grid, c: Columns, w: Want, m: Model, k: int, special: Array, stamp: Array, tick: int
+    g: Grid,
+    c: Columns,
+    w: Want,
+    m: Model,
+    k: int,
+    special: Array,
+    stamp: Array,
+    tick: int,
 ) -> Best:
     """The best ``k`` by ring search around the order; equal to ``rank_rows`` over everyone.
 
     Special rows (preferred, served before) may gain more than anyone else and are judged
     first wherever they are. Anyone else costs at least their travel over the gap between
-    the order and their cell, less the language and rating bonuses: a cell is skipped when
-    that already exceeds the k-th best, and the search stops when a whole ring would be."""
+    the order and their cell (every other term adds): a cell is skipped when that already
+    exceeds the k-th best, and the search stops when a whole ring would be."""
     best = new_best(k)
     scratch = np.zeros(PARTS)
     for i in special:
@@ -393,7 +464,8 @@ def grid_rank(
     per_metre = (m.w_travel + (m.w_delay if w.asap else 0.0)) * m.detour / m.speed
     # A hair under the bound, so rounding never makes it claim more than it knows.
     per_metre *= 1 - 1e-9
-    bonus = (m.w_language if w.languages != 0 else 0.0) + g.rating_bonus
+    bonus = g.rating_bonus
+    window = slots(g.slot_base, w.earliest, w.last_end)
     widest = math.cos(math.radians(min(90.0, max(g.max_abs_lat, abs(w.lat)))))
     cy, cx = _cell(g, w.lat, w.lon)
     r = 0
@@ -402,10 +474,13 @@ def grid_rank(
             edge = y == cy - r or y == cy + r
             x = max(cx - r, 0)
             while x <= min(cx + r, g.width - 1):
-                if best.size[0] < k or (
-                    best.cost[k - 1] >= per_metre * _cell_gap_m(g, w, y, x, widest) - bonus
+                cell = y * g.width + x
+                gap = _cell_gap_m(g, w, y, x, widest)
+                if (
+                    not _hopeless(g, w, m, window, cell)
+                    and gap <= g.cell_reach[cell]
+                    and (best.size[0] < k or best.cost[k - 1] >= per_metre * gap - bonus)
                 ):
-                    cell = y * g.width + x
                     for p in range(g.start[cell], g.start[cell + 1]):
                         i = g.row[p]
                         if stamp[i] != tick:
@@ -420,3 +495,126 @@ def grid_rank(
             break
         r += 1
     return best
+
+
+class Orders(NamedTuple):
+    """Many orders for ``lists``: scalars in columns, per-order lists as CSR (ptr, data)."""
+
+    f: Array  # [n, 6] lat, lon, duration, earliest, last_end, asap
+    i: Array  # [n, 4] skills, known, gender, languages
+    cert_ptr: Array
+    cert: Array
+    blocked_ptr: Array
+    blocked: Array
+    preferred_ptr: Array
+    preferred: Array
+    served_ptr: Array
+    served_rows: Array
+    served: Array
+    special_ptr: Array
+    special: Array
+
+
+@njit(cache=True)
+def want_of(o: Orders, q: int) -> Want:
+    return Want(
+        o.f[q, 0],
+        o.f[q, 1],
+        o.f[q, 2],
+        o.f[q, 3],
+        o.f[q, 4],
+        o.f[q, 5] != 0.0,
+        o.i[q, 0],
+        o.i[q, 1] != 0,
+        o.i[q, 2],
+        o.i[q, 3],
+        o.cert[o.cert_ptr[q] : o.cert_ptr[q + 1]],
+        o.blocked[o.blocked_ptr[q] : o.blocked_ptr[q + 1]],
+        o.preferred[o.preferred_ptr[q] : o.preferred_ptr[q + 1]],
+        o.served_rows[o.served_ptr[q] : o.served_ptr[q + 1]],
+        o.served[o.served_ptr[q] : o.served_ptr[q + 1]],
+    )
+
+
+class Lists(NamedTuple):
+    """Each order's best ``k``: [n, k] arrays (row -1 where fewer), and [n, CODES] counts."""
+
+    row: Array
+    cost: Array
+    start: Array
+    travel: Array
+    distance: Array
+    parts: Array  # [n, k, PARTS]
+    counts: Array
+
+
+@njit(cache=True, parallel=True)
+def lists(g: Grid, c: Columns, m: Model, o: Orders, k: int, chunks: int) -> Lists:
+    """Each order's ``k`` cheapest feasible caregivers (exactly as ``grid_rank``) and what its
+    search excluded: the sparse graph batch assignment solves over.
+
+    Orders are taken in grid order, so that one search finds the caregivers the previous one
+    met still in cache, and in ``chunks`` spatial runs searched in parallel."""
+    n = len(o.f)
+    # Plain arrays, not a Lists: writes through a tuple's fields inside prange are lost.
+    row = np.full((n, k), -1, np.int64)
+    cost = np.full((n, k), np.inf)
+    start = np.zeros((n, k))
+    travel = np.zeros((n, k))
+    distance = np.zeros((n, k))
+    parts = np.zeros((n, k, PARTS))
+    counts = np.zeros((n, CODES), np.int64)
+    ordered = np.argsort(cells_of(g, o.f[:, 0], o.f[:, 1]), kind="mergesort")
+    rows = len(c.hot)
+    for chunk in prange(chunks):
+        stamp = np.zeros(rows, np.int64)  # each run marks its own visits
+        for at in range(chunk * n // chunks, (chunk + 1) * n // chunks):
+            q = ordered[at]
+            special = o.special[o.special_ptr[q] : o.special_ptr[q + 1]]
+            best = grid_rank(g, c, want_of(o, q), m, k, special, stamp, at + 1)
+            size = best.size[0]
+            row[q, :size] = best.row[:size]
+            cost[q, :size] = best.cost[:size]
+            start[q, :size] = best.start[:size]
+            travel[q, :size] = best.travel[:size]
+            distance[q, :size] = best.distance[:size]
+            parts[q, :size] = best.parts[:size]
+            counts[q] = best.counts
+    return Lists(row, cost, start, travel, distance, parts, counts)
+
+
+@njit(cache=True)
+def everyone(
+    g: Grid, c: Columns, m: Model, o: Orders, stamp: Array, tick: int
+) -> tuple[Array, Array, Array]:
+    """Every feasible (order, row, cost): the full cost matrix without its infinite entries
+    (nobody beyond the widest service radius can serve), for exact reference optima."""
+    order_of, rows, costs = [], [], []
+    scratch = np.zeros(PARTS)
+    for q in range(len(o.f)):
+        w = want_of(o, q)
+        widest = math.cos(math.radians(min(90.0, max(g.max_abs_lat, abs(w.lat)))))
+        window = slots(g.slot_base, w.earliest, w.last_end)
+        t = tick + q
+        cy, cx = _cell(g, w.lat, w.lon)
+        reach = g.max_radius / EARTH_RADIUS_M * 180 / math.pi  # degrees of latitude
+        dy = int(reach / g.cell_lat) + 2
+        dx = int(reach / max(widest, 1e-9) / g.cell_lon) + 2
+        for y in range(max(cy - dy, 0), min(cy + dy, g.height - 1) + 1):
+            for x in range(max(cx - dx, 0), min(cx + dx, g.width - 1) + 1):
+                cell = y * g.width + x
+                if (
+                    _hopeless(g, w, m, window, cell)
+                    or _cell_gap_m(g, w, y, x, widest) > g.max_radius
+                ):
+                    continue
+                for p in range(g.start[cell], g.start[cell + 1]):
+                    i = g.row[p]
+                    if stamp[i] == t:
+                        continue
+                    stamp[i] = t
+                    if judge(c, w, m, i, scratch)[0] == 0:
+                        order_of.append(q)
+                        rows.append(i)
+                        costs.append(total(scratch))
+    return np.array(order_of, np.int64), np.array(rows, np.int64), np.array(costs)

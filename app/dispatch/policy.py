@@ -10,7 +10,8 @@ from app.dispatch.travel import StraightLine, TravelTime
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """Cost terms in seconds-equivalents: travel time dominates, the rest nudges."""
+    """Cost terms in seconds-equivalents: travel time dominates, the rest nudges. Only
+    continuity and the senior's preference take off; every other term adds."""
 
     travel: float = 1.0  # per second of the caregiver's travel to the senior
     delay: float = 0.25  # per second between the earliest wanted start and the start
@@ -18,14 +19,9 @@ class Weights:
         600.0  # bonus for a caregiver who has served this senior (x visits, up to 3)
     )
     preferred: float = 900.0  # bonus for a caregiver on the senior's preferred list
-    language: float = 300.0  # bonus for sharing a language with the senior
+    language: float = 300.0  # when the senior asks for languages and none is shared
     workload: float = 600.0  # x (visits that day / daily cap): spreads the work
-    rating: float = 120.0  # x (rating - 3) / 2: a 5-star caregiver gains 120, a 1-star loses 120
-
-    @property
-    def max_bonus(self) -> float:
-        """The most any caregiver can gain from non-travel terms (bounds the spatial search)."""
-        return self.continuity + self.preferred + self.language + self.rating
+    rating: float = 120.0  # x (5 - stars) / 4: 0 for five stars, 120 for one, 60 for none yet
 
 
 DEFAULT_ASAP_WAIT = MappingProxyType(

@@ -1,4 +1,10 @@
-"""The weighted, explainable cost of giving an order to a caregiver (lower is better)."""
+"""The weighted, explainable cost of giving an order to a caregiver (lower is better).
+
+Every term is a cost (>= 0) except the two that only familiar caregivers earn: continuity and
+the senior's preference. So anyone else costs at least their travel, and the spatial search
+can stop as soon as travel alone rules out the rest. A missing shared language and a rating
+below five stars add to the cost, rather than a shared language and five stars taking off:
+the same ranking for each order (a constant shift), without the slack in the bound."""
 
 from app.dispatch.constraints import Placement, local_day
 from app.dispatch.model import Caregiver, Order
@@ -21,10 +27,18 @@ def cost_parts(
         "delay": w.delay * (placement.start - wanted),
         "continuity": -w.continuity * served / 3,
         "preferred": -w.preferred if caregiver.id in order.preferred else 0.0,
-        "language": -w.language if order.languages & caregiver.languages else 0.0,
+        "language": w.language
+        if order.languages and not order.languages & caregiver.languages
+        else 0.0,
         "workload": w.workload * load / caregiver.daily_cap,
-        "rating": -w.rating * (caregiver.rating - 3) / 2 if caregiver.rating is not None else 0.0,
+        "rating": rating_part(caregiver, config),
     }
+
+
+def rating_part(caregiver: Caregiver, config: DispatchConfig) -> float:
+    """0 for five stars up to ``weights.rating`` for one; no rating yet counts as three."""
+    stars = caregiver.rating if caregiver.rating is not None else 3.0
+    return config.weights.rating * (5 - stars) / 4
 
 
 def total(parts: dict[str, float]) -> float:

@@ -1,0 +1,1 @@
+"""Benchmarks of the dispatch engine: seeded instances, timings and reference solvers."""
