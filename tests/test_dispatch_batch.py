@@ -4,6 +4,7 @@ import itertools
 import math
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,8 @@ from app.dispatch.assign import rank
 from app.dispatch.batch import UNPLACED, greedy, solve
 from app.dispatch.model import Caregiver, Order, Priority
 from tests.test_dispatch_engine import CENTER, CONFIG, NOW, bath, caregivers, nurse, orders
+
+pytestmark = pytest.mark.pure
 
 
 @st.composite

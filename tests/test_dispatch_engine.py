@@ -4,6 +4,7 @@ up, and the edge cases operators meet. No database here."""
 import math
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,8 @@ from app.dispatch.constraints import Exclusion, latest_end, local_day
 from app.dispatch.geo import haversine_m
 from app.dispatch.model import Booking, Caregiver, Order, Priority
 from app.dispatch.policy import DispatchConfig
+
+pytestmark = pytest.mark.pure
 
 NOW = 1_795_000_000.0  # 2026-11-17, a fixed clock
 H = 3600.0

@@ -3,6 +3,7 @@ same exclusions, whatever the day looks like (several shifts, bookings, growth).
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,8 @@ from app.dispatch.constraints import Exclusion
 from app.dispatch.fleet import Fleet
 from app.dispatch.model import Caregiver, Order
 from tests.test_dispatch_engine import CONFIG, NOW, H, bath, fleets, nurse, orders
+
+pytestmark = pytest.mark.pure
 
 
 @st.composite

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +11,8 @@ from app.dispatch.assign import rank
 from app.dispatch.index import FleetIndex
 from app.dispatch.model import Caregiver, Order
 from tests.test_dispatch_engine import CENTER, CONFIG, NOW, bath, caregivers, nurse, orders
+
+pytestmark = pytest.mark.pure
 
 
 @st.composite

@@ -6,6 +6,7 @@ bookings and certificates are padded tables that grow when a longer day arrives.
 """
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,7 +53,29 @@ def _table(rows: int, width: int, pad: tuple[float, ...]) -> Floats:
 
 def excluded(counts: list[int]) -> dict[Exclusion, int]:
     """Kernel counts by code as the engine's exclusions."""
-    return {r: counts[CODE[r]] for r in REASONS if counts[CODE[r]]}
+    return {reason: counts[code] for code, reason in _CODED if counts[code]}
+
+
+_CODED = tuple((CODE[reason], reason) for reason in REASONS)
+NO_ROWS = np.zeros(0, np.int64)
+NO_COUNTS = np.zeros(0, np.float64)
+NO_ROWS.flags.writeable = False
+NO_COUNTS.flags.writeable = False
+
+
+def _rows(rows: list[int]) -> Ints:
+    return np.array(rows, np.int64) if rows else NO_ROWS
+
+
+class WantArrays(NamedTuple):
+    floats: Floats  # lat, lon, duration, earliest, last_end, asap (0/1)
+    ints: Ints  # skills, known, gender, languages
+    cert: Ints
+    blocked: Ints
+    preferred: Ints
+    served_rows: Ints
+    served: Floats
+    special: Ints  # preferred or served before: judged first wherever they are
 
 
 def _csr(lists: list[list[int]]) -> tuple[Ints, Ints]:
@@ -118,6 +141,7 @@ class Fleet:
         self.books: Floats = _table(0, 1, BOOKING_PAD)
         self._grow(len(caregivers), shifts=1, bookings=1, skills=1)
         self._next_tie = 0
+        self._model: tuple[float, Floats] | None = None
         for n, caregiver in enumerate(caregivers):
             self.put(caregiver, tie=None if ties is None else ties[n])
 
@@ -238,6 +262,18 @@ class Fleet:
         return kernel.Columns(self.hot, self.cert, self.shifts, self.books)
 
     def model(self, now: float) -> kernel.Model:
+        return kernel.Model(*self.model_array(now).tolist())
+
+    def model_array(self, now: float) -> Floats:
+        """``kernel.Model``'s fields as an array (kept for the last ``now`` asked)."""
+        if self._model is not None and self._model[0] == now:
+            return self._model[1]
+        fields = self._model_fields(now)
+        array = np.array(fields, np.float64)
+        self._model = (now, array)
+        return array
+
+    def _model_fields(self, now: float) -> kernel.Model:
         config = self.config
         travel = config.travel
         if not isinstance(travel, StraightLine):
@@ -290,14 +326,30 @@ class Fleet:
         served = sorted(self.served_by(order.senior_id))
         return cert, self.rows_of(order.blocked), self.rows_of(order.preferred), served
 
-    def want(self, order: Order, now: float, *, taken: Ints | None = None) -> kernel.Want:
-        """The kernel's view of one order; ``taken`` rows are excluded as if blocked."""
+    def want_arrays(self, order: Order, now: float, *, taken: Ints | None = None) -> WantArrays:
+        """The kernel's view of one order as plain arrays (``kernel.search``'s arguments);
+        ``taken`` rows are excluded as if blocked."""
         floats, ints = self._terms(order, now)
         cert, blocked, preferred, served = self._lists(order)
         if taken is not None and len(taken):
             blocked = np.union1d(blocked, taken).tolist()
         history = self.served_by(order.senior_id)
-        lat, lon, duration, earliest, last_end, asap = floats
+        return WantArrays(
+            np.array(floats),
+            np.array(ints, np.int64),
+            _rows(cert),
+            _rows(blocked),
+            _rows(preferred),
+            _rows(served),
+            np.array([min(history[r], 3) for r in served], np.float64) if served else NO_COUNTS,
+            _rows(sorted({*preferred, *served})) if preferred or served else NO_ROWS,
+        )
+
+    def want(self, order: Order, now: float, *, taken: Ints | None = None) -> kernel.Want:
+        """The kernel's view of one order; ``taken`` rows are excluded as if blocked."""
+        a = self.want_arrays(order, now, taken=taken)
+        lat, lon, duration, earliest, last_end, asap = a.floats.tolist()
+        skills, known, gender, languages = a.ints.tolist()
         return kernel.Want(
             lat,
             lon,
@@ -305,15 +357,15 @@ class Fleet:
             earliest,
             last_end,
             asap != 0.0,
-            ints[0],
-            ints[1] != 0,
-            ints[2],
-            ints[3],
-            np.array(cert, np.int64),
-            np.array(blocked, np.int64),
-            np.array(preferred, np.int64),
-            np.array(served, np.int64),
-            np.array([min(history[r], 3) for r in served], np.float64),
+            skills,
+            known != 0,
+            gender,
+            languages,
+            a.cert,
+            a.blocked,
+            a.preferred,
+            a.served_rows,
+            a.served,
         )
 
     def orders(self, orders: Sequence[Order], now: float) -> kernel.Orders:
@@ -349,11 +401,6 @@ class Fleet:
         """Sorted rows of the caregivers among ``ids`` that this fleet has."""
         return sorted(self.row[i] for i in ids if i in self.row)
 
-    def special(self, order: Order) -> Ints:
-        """Rows that can gain more than travel allows: preferred, or served the senior before."""
-        rows = set(self.rows_of(order.preferred)) | set(self.served_by(order.senior_id))
-        return np.array(sorted(rows), np.int64)
-
     def candidate(
         self,
         row: int,
@@ -371,6 +418,19 @@ class Fleet:
             start=start,
             travel_s=travel,
             distance_m=distance,
+        )
+
+    def ranking_flat(self, order: Order, out: Floats, counts: Ints) -> Ranking:
+        """``kernel.search``'s answer as the engine's ``Ranking``."""
+        found = out.tolist()
+        tally = counts.tolist()
+        return Ranking(
+            order_id=order.id,
+            candidates=tuple(
+                self.candidate(int(r[0]), r[1], r[2], r[3], r[4], r[5:]) for r in found
+            ),
+            excluded=excluded(tally),
+            examined=sum(tally),
         )
 
     def ranking(self, order: Order, best: kernel.Best) -> Ranking:

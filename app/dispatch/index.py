@@ -133,7 +133,7 @@ class FleetIndex:
         skills, shifts, seen, reach = kernel.summarise(
             f.columns(), start, row, lat[order], lon[order], base
         )
-        self.grid = self.grid._replace(
+        g = self.grid = self.grid._replace(
             start=start,
             row=row,
             cell_skills=skills,
@@ -141,6 +141,28 @@ class FleetIndex:
             cell_seen=seen,
             cell_reach=reach,
             slot_base=base,
+        )
+        # ``kernel.search`` takes the grid as plain arrays (see there why).
+        self._grid_arrays = (
+            np.array(
+                [
+                    g.lat0,
+                    g.lon0,
+                    g.cell_lat,
+                    g.cell_lon,
+                    g.max_abs_lat,
+                    g.max_radius,
+                    g.rating_bonus,
+                    g.slot_base,
+                ]
+            ),
+            np.array([g.height, g.width], np.int64),
+            g.start,
+            g.row,
+            g.cell_skills,
+            g.cell_shifts,
+            g.cell_seen,
+            g.cell_reach,
         )
 
     def move(
@@ -178,17 +200,21 @@ class FleetIndex:
         f = self.fleet
         k = wanted(order, self.config) if limit is None else limit
         self._tick += 1
-        best = kernel.grid_rank(
-            self.grid,
-            f.columns(),
-            f.want(order, now, taken=taken),
-            f.model(now),
+        want = f.want_arrays(order, now, taken=taken)
+        out, counts = kernel.search(
+            *self._grid_arrays,
+            f.hot,
+            f.cert,
+            f.shifts,
+            f.books,
+            *want[:7],
+            f.model_array(now),
             k,
-            f.special(order),
+            want.special,
             self._stamp,
             self._tick,
         )
-        return f.ranking(order, best)
+        return f.ranking_flat(order, out, counts)
 
     def lists(self, orders: Sequence[Order], now: float, k: int) -> kernel.Lists:
         """Each order's ``k`` cheapest feasible caregivers, searched in parallel."""

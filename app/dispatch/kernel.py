@@ -618,3 +618,99 @@ def everyone(
                         rows.append(i)
                         costs.append(total(scratch))
     return np.array(order_of, np.int64), np.array(rows, np.int64), np.array(costs)
+
+
+# The single-order entry point takes and returns plain arrays: numba types a tuple argument in
+# Python, field by field, and boxes a returned tuple of arrays one by one, ~15 µs a call that
+# the 100 µs budget of a single order cannot spare. Inside, the tuples are free.
+OUT = 5 + PARTS  # row, cost, start, travel, distance, parts
+
+
+@njit(cache=True)
+def search(
+    grid_f: Array,  # lat0, lon0, cell_lat, cell_lon, max_abs_lat, max_radius, rating_bonus, slot_base
+    grid_i: Array,  # height, width
+    start: Array,
+    row: Array,
+    cell_skills: Array,
+    cell_shifts: Array,
+    cell_seen: Array,
+    cell_reach: Array,
+    hot: Array,
+    cert: Array,
+    shifts: Array,
+    books: Array,
+    want_f: Array,  # Want's floats, asap as 0/1
+    want_i: Array,  # skills, known, gender, languages
+    cert_cols: Array,
+    blocked: Array,
+    preferred: Array,
+    served_rows: Array,
+    served: Array,
+    model_f: Array,  # Model's fields in order
+    k: int,
+    special: Array,
+    stamp: Array,
+    tick: int,
+) -> tuple[Array, Array]:
+    """``grid_rank`` from plain arrays: ([size, OUT] best first, [CODES] counts)."""
+    g = Grid(
+        grid_f[0],
+        grid_f[1],
+        grid_f[2],
+        grid_f[3],
+        grid_i[0],
+        grid_i[1],
+        start,
+        row,
+        grid_f[4],
+        grid_f[5],
+        grid_f[6],
+        cell_skills,
+        cell_shifts,
+        cell_seen,
+        cell_reach,
+        grid_f[7],
+    )
+    w = Want(
+        want_f[0],
+        want_f[1],
+        want_f[2],
+        want_f[3],
+        want_f[4],
+        want_f[5] != 0.0,
+        want_i[0],
+        want_i[1] != 0,
+        want_i[2],
+        want_i[3],
+        cert_cols,
+        blocked,
+        preferred,
+        served_rows,
+        served,
+    )
+    m = Model(
+        model_f[0],
+        model_f[1],
+        model_f[2],
+        model_f[3],
+        model_f[4],
+        model_f[5],
+        model_f[6],
+        model_f[7],
+        model_f[8],
+        model_f[9],
+        model_f[10],
+        model_f[11],
+    )
+    best = grid_rank(g, Columns(hot, cert, shifts, books), w, m, k, special, stamp, tick)
+    size = best.size[0]
+    out = np.empty((size, OUT))
+    for n in range(size):
+        out[n, 0] = best.row[n]
+        out[n, 1] = best.cost[n]
+        out[n, 2] = best.start[n]
+        out[n, 3] = best.travel[n]
+        out[n, 4] = best.distance[n]
+        out[n, 5:] = best.parts[n]
+    return out, best.counts
