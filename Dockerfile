@@ -31,7 +31,10 @@ COPY README.md alembic.ini ./
 COPY migrations ./migrations
 COPY app ./app
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev
+    uv sync --frozen --no-dev \
+    && /app/.venv/bin/python -c "from app.dispatch.index import warm_up; warm_up()"
+# ^ compiles the dispatch kernels into app/dispatch/__pycache__ (numba's on-disk cache), which
+#   the unprivileged user only needs to read: no compile pause at the first order.
 
 ENV PATH="/app/.venv/bin:$PATH" \
     DOORSTEP_DATABASE_URL=sqlite+aiosqlite:////data/doorstep.db \

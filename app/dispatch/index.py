@@ -47,9 +47,7 @@ class FleetIndex:
         self.rebuild()
         # Store neighbours next to each other: a search then reads a few runs of memory
         # instead of a caregiver here and there (most of its time was cache misses).
-        keys = kernel.cells_of(
-            self.grid, self.fleet.lat[: self.fleet.n], self.fleet.lon[: self.fleet.n]
-        )
+        keys = self._keys(self.fleet.lat[: self.fleet.n], self.fleet.lon[: self.fleet.n])
         spatial = np.argsort(keys, kind="stable").tolist()
         self.fleet = Fleet([caregivers[i] for i in spatial], config, ties=spatial)
         self._stamp = np.zeros(0, np.int64)
@@ -100,29 +98,17 @@ class FleetIndex:
         self._lat, self._lon = lat, lon
         return lat, lon
 
+    def _keys(self, lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.int64]:
+        lat0, lon0, cell_lat, cell_lon, height, width = self._shape
+        keys: NDArray[np.int64] = kernel.cell_keys(
+            lat0, lon0, cell_lat, cell_lon, height, width, lat, lon
+        )
+        return keys
+
     def _bucket(self, lat: NDArray[np.float64], lon: NDArray[np.float64]) -> None:
         f, n = self.fleet, self.fleet.n
         lat0, lon0, cell_lat, cell_lon, height, width = self._shape
-        rating_bonus = max(0.0, -float(f.rating_part[:n].min())) if n else 0.0
-        self.grid = kernel.Grid(
-            lat0=lat0,
-            lon0=lon0,
-            cell_lat=cell_lat,
-            cell_lon=cell_lon,
-            height=height,
-            width=width,
-            start=np.zeros(height * width + 1, np.int64),
-            row=np.zeros(0, np.int64),
-            max_abs_lat=float(np.abs(lat).max()) if len(lat) else 0.0,
-            max_radius=float(f.radius[:n].max()) if n else 0.0,
-            rating_bonus=rating_bonus,
-            cell_skills=np.zeros(0, np.int64),
-            cell_shifts=np.zeros(0, np.int64),
-            cell_seen=np.zeros(0),
-            cell_reach=np.zeros(0),
-            slot_base=0.0,
-        )
-        keys = kernel.cells_of(self.grid, lat, lon)
+        keys = self._keys(lat, lon)
         # Only caregivers on duty can be offered anything: the others are not searched.
         keys[f.hot[self._point_row, kernel.ON_DUTY] == 0.0] = -1
         order, start = kernel.bucket(keys, height * width)
@@ -133,9 +119,18 @@ class FleetIndex:
         skills, shifts, seen, reach = kernel.summarise(
             f.columns(), start, row, lat[order], lon[order], base
         )
-        g = self.grid = self.grid._replace(
+        g = self.grid = kernel.Grid(
+            lat0=lat0,
+            lon0=lon0,
+            cell_lat=cell_lat,
+            cell_lon=cell_lon,
+            height=height,
+            width=width,
             start=start,
             row=row,
+            max_abs_lat=float(np.abs(lat).max()) if len(lat) else 0.0,
+            max_radius=float(f.radius[:n].max()) if n else 0.0,
+            rating_bonus=max(0.0, -float(f.rating_part[:n].min())) if n else 0.0,
             cell_skills=skills,
             cell_shifts=shifts,
             cell_seen=seen,
@@ -240,3 +235,41 @@ class FleetIndex:
             self._stamp,
             self._tick - len(orders),
         )
+
+
+def warm_up(config: DispatchConfig | None = None) -> None:
+    """Compile (or load from the on-disk cache) every kernel the engine runs, so the first
+    real order does not wait for numba: at start-up, and when building the image."""
+    from app.dispatch.batch import solve
+    from app.dispatch.model import Booking, Priority
+
+    config = config or DispatchConfig()
+    now = 0.0
+    busy = Booking(now - 600, now + 600, 0.001, 0.0)
+    fleet = [
+        Caregiver(id=i, lat=0.001 * i, lon=0.0, position_at=now, shifts=((now, now + 3600),))
+        for i in range(2)
+    ]
+    fleet.append(
+        Caregiver(
+            id=2, lat=0.0, lon=0.0, position_at=now, shifts=((now, now + 3600),), bookings=(busy,)
+        )
+    )
+    index = FleetIndex(fleet, config)
+    orders = [
+        Order(id=0, senior_id=0, lat=0.0, lon=0.0, duration_s=600.0, priority=Priority.urgent),
+        Order(
+            id=1,
+            senior_id=1,
+            lat=0.0,
+            lon=0.0,
+            duration_s=600.0,
+            window_start=now + 60,
+            window_end=now + 3000,
+        ),
+    ]
+    index.rank(orders[0], now)
+    index.fleet.rank(orders[0], now)
+    solve(orders, index, now, config)
+    index.everyone(orders, now)
+    index.move(index.rows([0]), np.array([0.0]), np.array([0.0]), now)

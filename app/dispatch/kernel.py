@@ -315,18 +315,48 @@ def rank_rows(c: Columns, w: Want, m: Model, rows: Array, k: int) -> Best:
 
 @njit(cache=True, inline="always")
 def _cell(g: Grid, lat: float, lon: float) -> tuple[int, int]:
-    y = min(max(math.floor((lat - g.lat0) / g.cell_lat), 0), g.height - 1)
-    x = min(max(math.floor((lon - g.lon0) / g.cell_lon), 0), g.width - 1)
+    return _cell_at(g.lat0, g.lon0, g.cell_lat, g.cell_lon, g.height, g.width, lat, lon)
+
+
+@njit(cache=True, inline="always")
+def _cell_at(
+    lat0: float,
+    lon0: float,
+    cell_lat: float,
+    cell_lon: float,
+    height: int,
+    width: int,
+    lat: float,
+    lon: float,
+) -> tuple[int, int]:
+    """The cell of a point; points beyond the grid's edge belong to its edge cells."""
+    y = min(max(math.floor((lat - lat0) / cell_lat), 0), height - 1)
+    x = min(max(math.floor((lon - lon0) / cell_lon), 0), width - 1)
     return y, x
 
 
 @njit(cache=True)
-def cells_of(g: Grid, lat: Array, lon: Array) -> Array:
+def cell_keys(
+    lat0: float,
+    lon0: float,
+    cell_lat: float,
+    cell_lon: float,
+    height: int,
+    width: int,
+    lat: Array,
+    lon: Array,
+) -> Array:
+    """Each point's cell as ``row * width + column``."""
     keys = np.empty(len(lat), np.int64)
     for p in range(len(lat)):
-        y, x = _cell(g, lat[p], lon[p])
-        keys[p] = y * g.width + x
+        y, x = _cell_at(lat0, lon0, cell_lat, cell_lon, height, width, lat[p], lon[p])
+        keys[p] = y * width + x
     return keys
+
+
+@njit(cache=True)
+def cells_of(g: Grid, lat: Array, lon: Array) -> Array:
+    return cell_keys(g.lat0, g.lon0, g.cell_lat, g.cell_lon, g.height, g.width, lat, lon)
 
 
 @njit(cache=True)
