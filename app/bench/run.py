@@ -219,7 +219,14 @@ def machine() -> str:
     )
 
 
+KEEP = "<!-- Everything below this line is written by hand and kept by make bench. -->"
+
+
 def write(report: Report, path: Path, command: str, seconds: float) -> None:
+    """Rewrite the measured part of ``path``; the discussion below ``KEEP`` stays."""
+    kept = ""
+    if path.exists() and KEEP in (old := path.read_text()):
+        kept = old[old.index(KEEP) :]
     lines = [
         "# Benchmarks",
         "",
@@ -240,7 +247,7 @@ def write(report: Report, path: Path, command: str, seconds: float) -> None:
     lines += [f"| {what} | {target} | {got} | {ok} |" for what, target, got, ok in report.rows]
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in report.notes]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n\n" + (kept or KEEP + "\n"))
 
 
 SECTIONS = {"single": single, "update": update, "batch": batches}

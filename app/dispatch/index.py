@@ -83,6 +83,14 @@ class FleetIndex:
         self._shape = (lat0, lon0, cell_lat, cell_lon, height, width)
         if len(self._stamp) < len(f.hot):
             self._stamp = np.zeros(len(f.hot), np.int64)
+        # What only changes with a caregiver's day, not with where they are (``move``).
+        self._off_duty = f.hot[self._point_row, kernel.ON_DUTY] == 0.0
+        starts = f.shifts[:n, :, 0]
+        finite = starts[np.isfinite(starts)]
+        self._slot_base = float(finite.min()) if len(finite) else 0.0
+        self._row_slots = kernel.shift_slots(f.columns(), n, self._slot_base)
+        self._max_radius = float(f.radius[:n].max()) if n else 0.0
+        self._rating_bonus = max(0.0, -float(f.rating_part[:n].min())) if n else 0.0
         self._bucket(lat, lon)
         self._dirty = False
 
@@ -106,18 +114,22 @@ class FleetIndex:
         return keys
 
     def _bucket(self, lat: NDArray[np.float64], lon: NDArray[np.float64]) -> None:
-        f, n = self.fleet, self.fleet.n
+        f = self.fleet
         lat0, lon0, cell_lat, cell_lon, height, width = self._shape
         keys = self._keys(lat, lon)
         # Only caregivers on duty can be offered anything: the others are not searched.
-        keys[f.hot[self._point_row, kernel.ON_DUTY] == 0.0] = -1
+        keys[self._off_duty] = -1
         order, start = kernel.bucket(keys, height * width)
-        row = self._point_row[order]
-        starts = f.shifts[:n, :, 0]
-        finite = starts[np.isfinite(starts)]
-        base = float(finite.min()) if len(finite) else 0.0
+        nearest_equator = float(np.abs(lat).min()) if len(lat) else 0.0
         skills, shifts, seen, reach = kernel.summarise(
-            f.columns(), start, row, lat[order], lon[order], base
+            f.columns(),
+            start,
+            order,
+            self._point_row,
+            lat,
+            lon,
+            self._row_slots,
+            math.cos(math.radians(min(90.0, nearest_equator))),
         )
         g = self.grid = kernel.Grid(
             lat0=lat0,
@@ -127,15 +139,15 @@ class FleetIndex:
             height=height,
             width=width,
             start=start,
-            row=row,
+            row=self._point_row[order],
             max_abs_lat=float(np.abs(lat).max()) if len(lat) else 0.0,
-            max_radius=float(f.radius[:n].max()) if n else 0.0,
-            rating_bonus=max(0.0, -float(f.rating_part[:n].min())) if n else 0.0,
+            max_radius=self._max_radius,
+            rating_bonus=self._rating_bonus,
             cell_skills=skills,
             cell_shifts=shifts,
             cell_seen=seen,
             cell_reach=reach,
-            slot_base=base,
+            slot_base=self._slot_base,
         )
         # ``kernel.search`` takes the grid as plain arrays (see there why).
         self._grid_arrays = (

@@ -395,27 +395,48 @@ def slots(base: float, start: float, end: float) -> int:
 
 
 @njit(cache=True)
+def shift_slots(c: Columns, n: int, base: float) -> Array:
+    """Per row, the time slots its shifts cover (``slots``)."""
+    out = np.zeros(n, np.int64)
+    for i in range(n):
+        for j in range(c.shifts.shape[1]):
+            if c.shifts[i, j, 0] < c.shifts[i, j, 1]:
+                out[i] |= slots(base, c.shifts[i, j, 0], c.shifts[i, j, 1])
+    return out
+
+
+@njit(cache=True)
 def summarise(
-    c: Columns, start: Array, row: Array, lat: Array, lon: Array, base: float
+    c: Columns,
+    start: Array,
+    order: Array,
+    point_row: Array,
+    lat: Array,
+    lon: Array,
+    row_slots: Array,
+    widest: float,
 ) -> tuple[Array, Array, Array, Array]:
     """Per cell: the union of skills, the slots shifts cover, the latest position, and the
     reach: a caregiver met at a booking's place serves within their radius of where they
-    are now, so at most radius + that booking's distance from here."""
+    are now, so at most radius + that booking's distance from here. That distance is bounded
+    from above without trigonometry (this runs for every point at every bulk move): along the
+    meridian, then along a parallel, where ``widest`` is the largest cos(latitude) of any."""
     cells = len(start) - 1
     skills = np.zeros(cells, np.int64)
     shifts = np.zeros(cells, np.int64)
     seen = np.full(cells, -np.inf)
     reach = np.zeros(cells)
     for cell in range(cells):
-        for p in range(start[cell], start[cell + 1]):
-            i = row[p]
+        for at in range(start[cell], start[cell + 1]):
+            p = order[at]
+            i = point_row[p]
             skills[cell] |= np.int64(c.hot[i, SKILLS])
-            for j in range(c.shifts.shape[1]):
-                if c.shifts[i, j, 0] < c.shifts[i, j, 1]:
-                    shifts[cell] |= slots(base, c.shifts[i, j, 0], c.shifts[i, j, 1])
+            shifts[cell] |= row_slots[i]
             seen[cell] = max(seen[cell], c.hot[i, POSITION_AT])
-            away = haversine(lat[p], lon[p], c.hot[i, LAT], c.hot[i, LON])
-            reach[cell] = max(reach[cell], (c.hot[i, RADIUS] + away) * (1 + 1e-9))
+            d_lat = abs(lat[p] - c.hot[i, LAT])
+            d_lon = abs(lon[p] - c.hot[i, LON])
+            away = EARTH_RADIUS_M * math.pi / 180 * (d_lat + widest * min(d_lon, 360.0 - d_lon))
+            reach[cell] = max(reach[cell], (c.hot[i, RADIUS] + away) * (1 + 1e-9) + 1e-6)
     return skills, shifts, seen, reach
 
 
