@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     p_bench = sub.add_parser("bench", help="measure the dispatch engine, write BENCHMARKS.md")
     p_bench.add_argument(
         "--sections",
-        default="single,update,batch",
-        help="comma-separated: single, update, batch",
+        default="single,update,batch,dayplan",
+        help="comma-separated: single, update, batch, dayplan",
     )
     p_bench.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     p_bench.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")

@@ -200,6 +200,19 @@ def batches(report: Report) -> None:
         )
 
 
+def dayplans(report: Report) -> None:
+    from app.bench.dayplan import run_dayplan  # needs the bench group (pyvroom)
+
+    for seed in (1, 2, 3) if not report.quick else (1,):
+        figures = run_dayplan(seed, repeats=3 if report.quick else 5)
+        report.add(
+            f"day plans, 500 visits / 50 caregivers (seed {seed})",
+            "≤ 2 s; travel within 10 % of VROOM (effort 5); no infeasible visit",
+            figures["summary"],
+            figures["ok"],
+        )
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -250,7 +263,7 @@ def write(report: Report, path: Path, command: str, seconds: float) -> None:
     path.write_text("\n".join(lines) + "\n\n" + (kept or KEEP + "\n"))
 
 
-SECTIONS = {"single": single, "update": update, "batch": batches}
+SECTIONS = {"single": single, "update": update, "batch": batches, "dayplan": dayplans}
 
 
 def main(sections: Sequence[str], out: Path, quick: bool, command: str) -> None:

@@ -253,6 +253,7 @@ def warm_up(config: DispatchConfig | None = None) -> None:
     """Compile (or load from the on-disk cache) every kernel the engine runs, so the first
     real order does not wait for numba: at start-up, and when building the image."""
     from app.dispatch.batch import solve
+    from app.dispatch.dayplan import plan
     from app.dispatch.model import Booking, Priority
 
     config = config or DispatchConfig()
@@ -285,3 +286,4 @@ def warm_up(config: DispatchConfig | None = None) -> None:
     solve(orders, index, now, config)
     index.everyone(orders, now)
     index.move(index.rows([0]), np.array([0.0]), np.array([0.0]), now)
+    plan(orders, fleet, now, config, rounds=1)
