@@ -102,6 +102,15 @@ class TestBatch:
         assert result.assigned == {}
         assert result.unplaced == {"o1": {"blocked": 1}}
 
+    def test_an_order_whose_only_caregiver_went_elsewhere_says_so(self) -> None:
+        """Not excluded by any constraint: its one feasible caregiver took a more urgent order."""
+        urgent = bath(id="urgent", senior_id="s2", priority=Priority.urgent)
+        routine = bath(id="routine")
+        result = solve([routine, urgent], [nurse()], NOW, CONFIG)
+        assert result.caregiver_of("urgent") == "n1"
+        assert result.unplaced == {"routine": {}}
+        assert result.outbid == {"routine": 1}
+
     def test_greedy_can_be_beaten(self) -> None:
         # Greedy gives the shared caregiver to the first order; the optimum does not.
         a = nurse(id="a", lat=CENTER[0] + 0.001)

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.bench.dayplan import timed_routes
 from app.dispatch.batch import UNPLACED
 from app.dispatch.constraints import DAY_S, Exclusion, local_day
-from app.dispatch.dayplan import DayPlan, PlannedVisit, pair_cost, plan, violations
-from app.dispatch.model import Booking, Caregiver, Id, Order
+from app.dispatch.dayplan import DayPlan, pair_cost, plan, violations
+from app.dispatch.model import Booking, Caregiver, Order
 from tests.test_dispatch_engine import (
     CENTER,
     CONFIG,
@@ -187,25 +188,7 @@ def timed(
     work: list[Order], fleet: list[Caregiver], now: float, days: list[tuple[int, ...]]
 ) -> DayPlan:
     """Each caregiver's orders in the given sequence, each started as early as it can be."""
-    routes: dict[Id, tuple[PlannedVisit, ...]] = {}
-    travel = idle = 0.0
-    for c, sequence in zip(fleet, days, strict=True):
-        (shift_start, shift_end), *_ = c.shifts
-        depart, lat, lon = max(now, shift_start), c.lat, c.lon
-        visits = []
-        for k, i in enumerate(sequence):
-            o = work[i]
-            leg = CONFIG.travel.seconds(lat, lon, o.lat, o.lon)
-            start = max(depart + leg, now if o.window_start is None else o.window_start)
-            if k > 0:
-                idle += max(0.0, min(start, shift_end) - max(depart + leg, shift_start))
-            visits.append(PlannedVisit(o.id, start, start + o.duration_s, leg))
-            travel += leg
-            depart, lat, lon = start + o.duration_s, o.lat, o.lon
-        routes[c.id] = tuple(visits)
-    placed = {v.order_id for visits in routes.values() for v in visits}
-    unplaced: dict[Id, dict[Exclusion, int]] = {o.id: {} for o in work if o.id not in placed}
-    result = DayPlan(routes, unplaced, travel, idle, 0.0)
+    result = timed_routes(work, fleet, now, CONFIG, days)
     return replace(result, cost=expected_cost(result, work, fleet, now))
 
 

@@ -106,3 +106,10 @@ class TestIndexedRanking:
         first = index.rank(bath(), NOW, limit=1).candidates
         assert [c.caregiver_id for c in first] == ["north"]
         assert first == rank(bath(), [north, south], NOW, CONFIG, limit=1).candidates
+
+
+def test_warm_up_runs_every_kernel() -> None:
+    """The Docker build runs it; it must keep working as the engine changes."""
+    from app.dispatch.index import warm_up
+
+    warm_up(CONFIG)

@@ -8,6 +8,7 @@ the same float seconds, and every visit of both plans is re-checked by ``dayplan
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -200,33 +201,37 @@ def vroom_plan(
         for route in answer["routes"]
     }
     return (
-        _timed(orders, caregivers, now, config, sequences),
+        timed_routes(
+            orders, caregivers, now, config, [sequences.get(r, []) for r in range(len(caregivers))]
+        ),
         elapsed,
         int(answer["summary"]["cost"]),
     )
 
 
-def _timed(
-    orders: list[Order],
-    caregivers: list[Caregiver],
+def timed_routes(
+    orders: Sequence[Order],
+    caregivers: Sequence[Caregiver],
     now: float,
     config: DispatchConfig,
-    sequences: dict[int, list[int]],
+    sequences: Sequence[Sequence[int]],
 ) -> DayPlan:
-    """Routes given as sequences of visits, each started as early as our model allows (the
-    first leg setting off at the shift's start, as in ``dayplan``)."""
+    """Routes given as each caregiver's sequence of order indexes, every visit started as
+    early as our model allows (the first leg setting off at the start of the caregiver's
+    first shift, as in ``dayplan``); the cost is travel only. For plans made elsewhere
+    (VROOM's, a brute force's): ``dayplan.violations`` then says whether they hold."""
     routes: dict[Id, tuple[PlannedVisit, ...]] = {}
     travel = idle = 0.0
     placed: set[int] = set()
-    for r, c in enumerate(caregivers):
-        ((shift_start, shift_end),) = c.shifts
+    for c, sequence in zip(caregivers, sequences, strict=True):
+        (shift_start, shift_end), *_ = c.shifts
         depart, lat, lon = max(now, shift_start), c.lat, c.lon
         visits = []
-        for i, j in enumerate(sequences.get(r, [])):
+        for k, j in enumerate(sequence):
             o = orders[j]
             leg = config.travel.seconds(lat, lon, o.lat, o.lon)
             start = max(depart + leg, now if o.window_start is None else o.window_start)
-            if i > 0:
+            if k > 0:
                 idle += max(0.0, min(start, shift_end) - max(depart + leg, shift_start))
             visits.append(PlannedVisit(o.id, start, start + o.duration_s, leg))
             travel += leg

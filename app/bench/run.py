@@ -81,10 +81,9 @@ def single(report: Report) -> None:
             for (_, mine), (_, truth) in zip(ours, brute, strict=False)
         )
         # The compiled brute force against the scalar Python reference, bit for bit.
-        reference = [o for o in work[:10]]
+        reference = work[:10]
         exact = sum(
-            index.fleet.rank(o, gen.NOW) == rank(o, index.fleet.caregivers, gen.NOW, CONFIG)
-            for o in reference
+            index.fleet.rank(o, gen.NOW) == rank(o, fleet, gen.NOW, CONFIG) for o in reference
         )
         med, p90, p99 = percentiles([t for t, _ in ours])
         brute_med = percentiles([t for t, _ in brute])[0]

@@ -117,15 +117,7 @@ class Fleet:
     Storage is ``kernel.Columns``: a ``hot`` matrix with a row per caregiver, and padded
     certificate, shift and booking tables. Rows beyond ``n`` are spare capacity."""
 
-    def __init__(
-        self,
-        caregivers: Sequence[Caregiver],
-        config: DispatchConfig,
-        *,
-        ties: Sequence[int] | None = None,
-    ) -> None:
-        """``ties`` ranks caregivers of equal cost (default: their order here); a spatial
-        index stores neighbours next to each other and passes the input order in it."""
+    def __init__(self, caregivers: Sequence[Caregiver], config: DispatchConfig) -> None:
         self.config = config
         self.skills = Vocabulary()
         self.languages = Vocabulary()
@@ -142,8 +134,8 @@ class Fleet:
         self._grow(len(caregivers), shifts=1, bookings=1, skills=1)
         self._next_tie = 0
         self._model: tuple[float, Floats] | None = None
-        for n, caregiver in enumerate(caregivers):
-            self.put(caregiver, tie=None if ties is None else ties[n])
+        for caregiver in caregivers:
+            self.put(caregiver)
 
     def __len__(self) -> int:
         return self.n
@@ -191,9 +183,9 @@ class Fleet:
         books[:have_rows, : self.books.shape[1]] = self.books
         self.hot, self.cert, self.shifts, self.books = hot, cert, table, books
 
-    def put(self, caregiver: Caregiver, *, tie: int | None = None) -> int:
-        """Add a caregiver (last in ties unless ``tie`` says), or replace the one with the
-        same id (keeping its place in ties); returns its row."""
+    def put(self, caregiver: Caregiver) -> int:
+        """Add a caregiver (last in ties), or replace the one with the same id (keeping its
+        place in ties); returns its row."""
         config = self.config
         i = self.row.get(caregiver.id)
         if i is None:
@@ -208,8 +200,8 @@ class Fleet:
             self.row[caregiver.id] = i
             self.ids.append(caregiver.id)
             self.caregivers.append(caregiver)
-            self.hot[i, kernel.TIE] = self._next_tie if tie is None else tie
-            self._next_tie = max(self._next_tie, int(self.hot[i, kernel.TIE])) + 1
+            self.hot[i, kernel.TIE] = self._next_tie
+            self._next_tie += 1
         else:
             for senior in self.caregivers[i].served:
                 self._served.get(senior, {}).pop(i, None)
@@ -240,6 +232,23 @@ class Fleet:
         for senior, visits in caregiver.served.items():
             self._served.setdefault(senior, {})[i] = visits
         return i
+
+    def reorder(self, order: Ints) -> None:
+        """Store row ``order[j]`` as row ``j`` (a spatial index keeps neighbours together).
+        Ties still go by the order caregivers were given: that rides in ``kernel.TIE``."""
+        n = self.n
+        for name in ("hot", "cert", "shifts", "books"):
+            table = getattr(self, name)
+            table[:n] = table[order]
+        self.ids = [self.ids[i] for i in order.tolist()]
+        self.caregivers = [self.caregivers[i] for i in order.tolist()]
+        self.row = {id_: j for j, id_ in enumerate(self.ids)}
+        moved_to = np.empty(n, np.int64)
+        moved_to[order] = np.arange(n)
+        self._served = {
+            senior: {int(moved_to[i]): visits for i, visits in rows.items()}
+            for senior, rows in self._served.items()
+        }
 
     def move(self, rows: Ints, lat: Floats, lon: Floats, position_at: Floats | float) -> None:
         """Many caregivers reported where they are (a bulk update: no Python loop)."""

@@ -48,14 +48,8 @@ class FleetIndex:
         # Store neighbours next to each other: a search then reads a few runs of memory
         # instead of a caregiver here and there (most of its time was cache misses).
         keys = self._keys(self.fleet.lat[: self.fleet.n], self.fleet.lon[: self.fleet.n])
-        spatial = np.argsort(keys, kind="stable").tolist()
-        self.fleet = Fleet([caregivers[i] for i in spatial], config, ties=spatial)
-        self._stamp = np.zeros(0, np.int64)
+        self.fleet.reorder(np.argsort(keys, kind="stable"))
         self.rebuild()
-
-    @property
-    def caregivers(self) -> list[Caregiver]:
-        return self.fleet.caregivers
 
     def rows(self, ids: Sequence[Id]) -> NDArray[np.int64]:
         """The rows of caregivers by id (keep them: ``move`` takes rows)."""
@@ -120,16 +114,8 @@ class FleetIndex:
         # Only caregivers on duty can be offered anything: the others are not searched.
         keys[self._off_duty] = -1
         order, start = kernel.bucket(keys, height * width)
-        nearest_equator = float(np.abs(lat).min()) if len(lat) else 0.0
         skills, shifts, seen, reach = kernel.summarise(
-            f.columns(),
-            start,
-            order,
-            self._point_row,
-            lat,
-            lon,
-            self._row_slots,
-            math.cos(math.radians(min(90.0, nearest_equator))),
+            f.columns(), start, order, self._point_row, self._row_slots
         )
         g = self.grid = kernel.Grid(
             lat0=lat0,

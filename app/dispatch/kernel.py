@@ -407,20 +407,15 @@ def shift_slots(c: Columns, n: int, base: float) -> Array:
 
 @njit(cache=True)
 def summarise(
-    c: Columns,
-    start: Array,
-    order: Array,
-    point_row: Array,
-    lat: Array,
-    lon: Array,
-    row_slots: Array,
-    widest: float,
+    c: Columns, start: Array, order: Array, point_row: Array, row_slots: Array
 ) -> tuple[Array, Array, Array, Array]:
     """Per cell: the union of skills, the slots shifts cover, the latest position, and the
-    reach: a caregiver met at a booking's place serves within their radius of where they
-    are now, so at most radius + that booking's distance from here. That distance is bounded
-    from above without trigonometry (this runs for every point at every bulk move): along the
-    meridian, then along a parallel, where ``widest`` is the largest cos(latitude) of any."""
+    reach (the widest service radius of anyone with a point there).
+
+    Reach is exact for booking places too: whoever can serve is within their radius of the
+    order from where they are now, so their position's cell is never skipped for reach; and a
+    booking place further than that radius costs more travel than that position is away, so
+    skipping it never hides anyone the search would otherwise have to judge."""
     cells = len(start) - 1
     skills = np.zeros(cells, np.int64)
     shifts = np.zeros(cells, np.int64)
@@ -428,15 +423,13 @@ def summarise(
     reach = np.zeros(cells)
     for cell in range(cells):
         for at in range(start[cell], start[cell + 1]):
-            p = order[at]
-            i = point_row[p]
+            i = point_row[order[at]]
             skills[cell] |= np.int64(c.hot[i, SKILLS])
             shifts[cell] |= row_slots[i]
             seen[cell] = max(seen[cell], c.hot[i, POSITION_AT])
-            d_lat = abs(lat[p] - c.hot[i, LAT])
-            d_lon = abs(lon[p] - c.hot[i, LON])
-            away = EARTH_RADIUS_M * math.pi / 180 * (d_lat + widest * min(d_lon, 360.0 - d_lon))
-            reach[cell] = max(reach[cell], (c.hot[i, RADIUS] + away) * (1 + 1e-9) + 1e-6)
+            # A hair wider, so that rounding in the cell's distance bound never skips someone
+            # standing exactly at their radius.
+            reach[cell] = max(reach[cell], c.hot[i, RADIUS] * (1 + 1e-9) + 1e-6)
     return skills, shifts, seen, reach
 
 
