@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.dispatch.assign import rank
-from app.dispatch.batch import UNPLACED, greedy, solve
+from app.dispatch.batch import greedy, solve
 from app.dispatch.model import Caregiver, Order, Priority
+from app.dispatch.policy import UNPLACED
 from tests.test_dispatch_engine import CENTER, CONFIG, NOW, bath, caregivers, nurse, orders
 
 pytestmark = pytest.mark.pure

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.bench.dayplan import timed_routes
-from app.dispatch.batch import UNPLACED
 from app.dispatch.constraints import DAY_S, Exclusion, local_day
 from app.dispatch.dayplan import DayPlan, pair_cost, plan, violations
 from app.dispatch.model import Booking, Caregiver, Order
+from app.dispatch.policy import UNPLACED
 from tests.test_dispatch_engine import (
     CENTER,
     CONFIG,

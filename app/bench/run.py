@@ -26,7 +26,7 @@ from app.dispatch import batch
 from app.dispatch.assign import rank
 from app.dispatch.index import FleetIndex
 from app.dispatch.model import Order
-from app.dispatch.policy import DispatchConfig
+from app.dispatch.policy import UNPLACED, DispatchConfig
 
 CONFIG = DispatchConfig()
 
@@ -139,7 +139,7 @@ def optimum(orders: Sequence[Order], index: FleetIndex) -> tuple[float, int]:
     n = len(orders)
     caregivers, column = np.unique(rows, return_inverse=True)
     m = len(caregivers)
-    penalty = np.array([batch.UNPLACED[o.priority] for o in orders])
+    penalty = np.array([UNPLACED[o.priority] for o in orders])
     graph = csr_array(
         (
             np.concatenate([costs, penalty]) + batch.LIFT,
@@ -153,9 +153,7 @@ def optimum(orders: Sequence[Order], index: FleetIndex) -> tuple[float, int]:
 
 def objective(orders: Sequence[Order], result: batch.BatchResult) -> float:
     """What batch minimises: placement costs plus the penalty of each order left out."""
-    return result.total_cost + sum(
-        batch.UNPLACED[o.priority] for o in orders if o.id in result.unplaced
-    )
+    return result.total_cost + sum(UNPLACED[o.priority] for o in orders if o.id in result.unplaced)
 
 
 def batches(report: Report) -> None:

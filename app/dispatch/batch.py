@@ -18,13 +18,9 @@ from app.dispatch.assign import Candidate
 from app.dispatch.constraints import Exclusion
 from app.dispatch.fleet import excluded
 from app.dispatch.index import FleetIndex
-from app.dispatch.model import Caregiver, Id, Order, Priority
-from app.dispatch.policy import DispatchConfig
+from app.dispatch.model import Caregiver, Id, Order
+from app.dispatch.policy import UNPLACED, DispatchConfig
 
-# Seconds-equivalents for leaving an order unplaced. Any feasible placement costs less than
-# UNPLACED[normal] (costs are bounded by the ASAP wait and travel), and each step up is more
-# than a whole batch of the level below could cost.
-UNPLACED = {Priority.normal: 1e6, Priority.urgent: 1e10, Priority.emergency: 1e14}
 # The matching treats a zero weight as no edge: every weight is lifted by this (each order is
 # matched exactly once, so a constant per order does not change which matching is best).
 LIFT = 1e5

@@ -33,7 +33,7 @@ Totals: ``travel_s`` is every leg of every caregiver's day from now on, bookings
 ``idle_s`` is the time between arriving at a stop and its start (a booked or a planned one,
 not the first of the day), counted only while the caregiver is on shift; ``cost`` is
 ``weights.travel`` x travel, plus the per-pair scoring terms of the placed visits, plus
-``batch.UNPLACED`` of every unplaced order, so placing more orders always comes first.
+``policy.UNPLACED`` of every unplaced order, so placing more orders always comes first.
 
 The search is deterministic (its pseudo-random choices come from a fixed seed) and bounded by
 ``rounds``, never by a clock.
@@ -50,11 +50,10 @@ from numba import njit
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from app.dispatch.batch import UNPLACED
 from app.dispatch.constraints import DAY_S, Exclusion, Placement, latest_end, local_day
 from app.dispatch.geo import haversine_m, haversine_pairs
 from app.dispatch.model import Caregiver, Id, Order
-from app.dispatch.policy import DispatchConfig
+from app.dispatch.policy import UNPLACED, DispatchConfig
 from app.dispatch.scoring import cost_parts
 
 _T = TypeVar("_T", bound=np.generic)

@@ -28,6 +28,12 @@ DEFAULT_ASAP_WAIT = MappingProxyType(
     {Priority.emergency: 45 * 60.0, Priority.urgent: 90 * 60.0, Priority.normal: 4 * 3600.0}
 )
 
+# Seconds-equivalents for leaving an order unplaced (batch and day plans). Any feasible
+# placement costs less than UNPLACED[normal] (costs are bounded by the ASAP wait and travel),
+# and each step up is more than a whole batch of the level below could cost: an emergency is
+# never given up to save distance elsewhere.
+UNPLACED = MappingProxyType({Priority.normal: 1e6, Priority.urgent: 1e10, Priority.emergency: 1e14})
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchConfig:
