@@ -43,6 +43,28 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=20, ge=1)
     page_size_max: int = Field(default=100, ge=1)
 
+    # The dispatcher (one per deployment; on PostgreSQL the advisory lock elects it).
+    dispatcher_enabled: bool = True
+    dispatch_poll_s: float = Field(default=1.0, gt=0, le=60)
+    dispatch_pass_limit: int = Field(default=200, ge=1)
+    offer_timeout_s: int = Field(default=60, ge=5)
+    emergency_offer_timeout_s: int = Field(default=20, ge=5)
+    emergency_offers: int = Field(default=3, ge=1, le=20)
+    max_offer_rounds: int = Field(default=5, ge=1)
+    emergency_response_target_min: int = Field(default=15, ge=1)
+    batch_interval_s: int = Field(default=60, ge=1)
+    scheduled_horizon_h: int = Field(default=24, ge=1)
+    scheduled_escalate_lead_min: int = Field(default=120, ge=0)
+    no_show_grace_min: int = Field(default=10, ge=0)
+    no_show_redispatch: bool = True
+    leader_retry_s: float = Field(default=2.0, gt=0, le=60)
+
+    # Live events (SSE).
+    stream_poll_s: float = Field(default=1.0, gt=0, le=60)
+    stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    stream_queue_size: int = Field(default=1000, ge=10)
+    stream_retry_ms: int = Field(default=2000, ge=100)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Self:
         if self.env is Environment.prod and self.jwt_secret == DEV_JWT_SECRET:

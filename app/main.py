@@ -1,15 +1,29 @@
 """The application factory."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from app.background import Dispatcher
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.middleware import BodyLimit
-from app.routers import admin, auth, caregivers, catalogue, health, ops, providers, seniors
+from app.routers import (
+    admin,
+    auth,
+    caregivers,
+    catalogue,
+    events,
+    health,
+    offers,
+    ops,
+    providers,
+    seniors,
+)
+from app.stream import Hub
 
 DESCRIPTION = """
 Doorstep dispatches care to seniors who live at home: meal delivery, cleaning, bathing, a nurse
@@ -31,8 +45,10 @@ TAGS = [
     {"name": "catalogue", "description": "What can be ordered."},
     {"name": "seniors", "description": "Place, follow, cancel and rate orders; SOS."},
     {"name": "caregivers", "description": "Duty, position, visits, check-in and check-out."},
+    {"name": "offers", "description": "Offers of orders to caregivers: accept or decline."},
     {"name": "providers", "description": "A provider organisation's view of its caregivers."},
     {"name": "operators", "description": "The district's queue; manual dispatch; registration."},
+    {"name": "events", "description": "Live events (Server-Sent Events), scoped to the caller."},
     {"name": "admin", "description": "Districts and operator accounts."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -47,9 +63,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_sessionmaker(engine, read_only=True)
+        app.state.dispatcher = None
+        app.state.hub = Hub(app.state.read_sessionmaker, settings)
+        tasks = [asyncio.create_task(app.state.hub.run(), name="event-hub")]
+        if settings.dispatcher_enabled:
+            app.state.dispatcher = Dispatcher(app.state.sessionmaker, settings)
+            tasks.append(asyncio.create_task(app.state.dispatcher.run(), name="dispatcher"))
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await engine.dispose()
 
     app = FastAPI(
@@ -65,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     v1 = APIRouter(prefix="/v1")
-    for module in (auth, catalogue, seniors, caregivers, providers, ops, admin):
+    for module in (auth, catalogue, seniors, caregivers, offers, providers, ops, events, admin):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

@@ -44,7 +44,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(env="test", database_url=DATABASE_URL)
+    # Tests drive dispatch passes themselves (with their own clock); the ones about the loop
+    # start it explicitly.
+    return Settings(env="test", database_url=DATABASE_URL, dispatcher_enabled=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

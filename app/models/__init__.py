@@ -5,6 +5,7 @@ from app.models.account import Account, District, Role
 from app.models.audit import AuditLog
 from app.models.caregiver import Caregiver, CaregiverSkill, Shift
 from app.models.idempotency import IdempotencyKey
+from app.models.offer import DispatchDecision, Offer, OfferStatus
 from app.models.order import (
     PRIORITY_RANK,
     TERMINAL_STATUSES,
@@ -29,9 +30,12 @@ __all__ = [
     "Caregiver",
     "CaregiverPreference",
     "CaregiverSkill",
+    "DispatchDecision",
     "District",
     "Gender",
     "IdempotencyKey",
+    "Offer",
+    "OfferStatus",
     "Order",
     "OrderStatus",
     "OrderStatusHistory",

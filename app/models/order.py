@@ -97,6 +97,9 @@ class Order(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     escalation_reason: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the caregiver had not checked in by the start plus the grace period.
+    no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -13,7 +13,10 @@ from app.models.types import BigIntId, UTCDateTime, utcnow
 
 class OutboxEvent(Base):
     __tablename__ = "outbox_event"
-    __table_args__ = (Index(None, "published_at", "id"),)
+    __table_args__ = (
+        Index(None, "published_at", "id"),
+        Index(None, "position", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64))
@@ -28,3 +31,6 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Given by the relay in commit order when it publishes: streams resume by position (an id
+    # from a sequence can commit after a larger one and would be skipped by a reader).
+    position: Mapped[int | None] = mapped_column(BigInteger)

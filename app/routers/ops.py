@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from app.deps import NowDep, OperatorDep, PageDep, SessionDep, SettingsDep
 from app.models import OrderStatus, Priority
 from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
+from app.schemas.offers import DecisionOut
 from app.schemas.orders import AssignIn, OrderDetail, OrderOut, OrderQueueItem
 from app.schemas.people import (
     CaregiverIn,
@@ -30,13 +31,15 @@ router = APIRouter(prefix="/ops", tags=["operators"], responses=PROBLEM_RESPONSE
 async def queue(
     principal: OperatorDep,
     session: SessionDep,
+    settings: SettingsDep,
     page: PageDep,
     now: NowDep,
     status: Annotated[OrderStatus | None, Query()] = None,
     priority: Annotated[Priority | None, Query()] = None,
     service_code: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
 ) -> Page[OrderQueueItem]:
-    """Every open order: escalations first, then emergency, urgent, normal; oldest first."""
+    """Every open order: open emergencies first, then escalations and no-shows, then urgent
+    and normal; oldest first. Each row has its timers and the offer currently out."""
     items, next_offset = await orders.queue(
         session,
         principal,
@@ -47,7 +50,7 @@ async def queue(
         offset=page.offset,
     )
     return Page(
-        items=[ops.queue_item(o, now) for o in items],
+        items=await ops.queue_items(session, items, settings=settings, now=now),
         limit=page.limit,
         offset=page.offset,
         next_offset=next_offset,
@@ -56,9 +59,22 @@ async def queue(
 
 @router.get("/orders/{order_id}", summary="Order detail with history and the senior's contact")
 async def order_detail(
-    order_id: uuid.UUID, principal: OperatorDep, session: SessionDep, now: NowDep
+    order_id: uuid.UUID,
+    principal: OperatorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> OrderDetail:
-    return await ops.order_detail(session, principal, order_id, now=now)
+    return await ops.order_detail(session, principal, order_id, settings=settings, now=now)
+
+
+@router.get("/orders/{order_id}/decisions", summary="Why dispatch did what it did")
+async def decisions(
+    order_id: uuid.UUID, principal: OperatorDep, session: SessionDep
+) -> list[DecisionOut]:
+    """Each decision (offer, emergency broadcast, batch, auto-assignment, escalation) with the
+    engine's candidates, their cost broken into parts, and the exclusions per hard rule."""
+    return await ops.decisions(session, principal, order_id)
 
 
 @router.post("/orders/{order_id}/assign", summary="Assign a caregiver by hand")

@@ -110,7 +110,25 @@ class OrderQueueItem(OrderOut):
     district_id: uuid.UUID
     escalation_reason: str | None
     redispatch_count: int
+    escalated_at: datetime | None
+    no_show_at: datetime | None = Field(
+        description="When the caregiver was flagged for not checking in."
+    )
     waiting_s: int = Field(default=0, description="Seconds since the order was placed.")
+    response_due_at: datetime | None = Field(
+        default=None,
+        description="When the visit must start: the emergency response target, an ASAP "
+        "order's longest wait, or the last start that fits the window.",
+    )
+    time_left_s: int | None = Field(
+        default=None, description="Seconds until response_due_at (negative: overdue)."
+    )
+    offered_to: list[uuid.UUID] = Field(
+        default_factory=list, description="Caregivers holding an open offer."
+    )
+    offer_deadline: datetime | None = Field(
+        default=None, description="When the open offer expires."
+    )
 
 
 class VisitBrief(Output):

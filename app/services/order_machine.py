@@ -134,3 +134,57 @@ async def transition(
         payload={"from": current.value, "event": event.value},
     )
     return order
+
+
+async def transition_all(
+    session: AsyncSession,
+    orders: list[Order],
+    event: Event,
+    *,
+    at: datetime,
+    caregiver_ids: dict[uuid.UUID, uuid.UUID | None],
+) -> None:
+    """``transition`` for many orders the caller has locked, in one UPDATE (the dispatcher's
+    batches of offers). Every order must be in a status ``event`` starts from."""
+    if not orders:
+        return
+    sources, target = TRANSITIONS[event]
+    for order in orders:
+        if order.status not in sources:
+            raise Conflict(f"Cannot {event.value} an order that is {order.status.value}.")
+    # Locked by the caller, so what it read is current: one UPDATE for all of them.
+    changed = (
+        await session.execute(
+            update(Order)
+            .where(Order.id.in_([o.id for o in orders]), Order.status.in_(sources))
+            .values(status=target, updated_at=at, version=Order.version + 1)
+            .returning(Order.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if len(changed) != len(orders):
+        raise Conflict(
+            "The order was changed by someone else; reload it and try again.",
+            code="concurrent_change",
+        )
+    for order in orders:
+        current = order.status
+        for key, value in (("status", target), ("updated_at", at), ("version", order.version + 1)):
+            set_committed_value(order, key, value)
+        session.add(
+            OrderStatusHistory(
+                order_id=order.id,
+                from_status=current.value,
+                to_status=target.value,
+                event=event.value,
+                at=at,
+            )
+        )
+        await events.record(
+            session,
+            type=f"order.{event.value}",
+            order=order,
+            at=at,
+            caregiver_id=caregiver_ids.get(order.id),
+            payload={"from": current.value, "event": event.value},
+        )

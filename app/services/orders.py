@@ -26,7 +26,7 @@ from app.models import (
     VisitStatus,
 )
 from app.schemas.orders import OrderIn, OrderOut
-from app.services import idempotency
+from app.services import idempotency, offer_machine
 from app.services.order_machine import Event, record_placed, transition
 from app.services.paging import fetch_page
 
@@ -87,6 +87,12 @@ async def _create(
         created_at=now,
         updated_at=now,
     )
+    if order.priority is not Priority.emergency:
+        # Only an emergency can clash with a unique index here (one open per senior).
+        session.add(order)
+        await session.flush()
+        await record_placed(session, order, actor_id=actor_id, at=now)
+        return order
     try:
         # Inside the savepoint: begin_nested() flushes what is pending before it starts.
         async with session.begin_nested():
@@ -226,7 +232,8 @@ async def list_for_senior(
 async def cancel(
     session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, reason: str, now: datetime
 ) -> Order:
-    """Cancel before the caregiver is at the door; an assigned visit is released."""
+    """Cancel before the caregiver is at the door; open offers are withdrawn and an assigned
+    visit is released."""
     order = await get(session, principal, order_id)
     released = order.caregiver_id
     await transition(
@@ -239,6 +246,7 @@ async def cancel(
         caregiver_id=released,
         values={"cancel_reason": reason, "caregiver_id": None},
     )
+    await offer_machine.withdraw_open(session, order, now=now, reason="the order was cancelled")
     await end_active_visit(session, order.id, status=VisitStatus.cancelled, reason=reason)
     return order
 
@@ -315,7 +323,11 @@ def queue_query(
         stmt = stmt.where(Order.service_code == service_code)
     # An emergency is never below anything; then escalations, then priority, oldest first.
     emergency_first = case((Order.priority == Priority.emergency, 0), else_=1)
-    escalated_next = case((Order.status == OrderStatus.escalated, 0), else_=1)
+    escalated_next = case(
+        (Order.status == OrderStatus.escalated, 0),
+        ((Order.status == OrderStatus.assigned) & Order.no_show_at.is_not(None), 0),
+        else_=1,
+    )
     by_priority = case(*((Order.priority == p, rank) for p, rank in PRIORITY_RANK.items()), else_=9)
     return stmt.order_by(emergency_first, escalated_next, by_priority, Order.created_at, Order.id)
 

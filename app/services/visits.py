@@ -34,7 +34,7 @@ from app.models import (
     VisitStatus,
 )
 from app.schemas.visits import SeniorContact, VisitOut
-from app.services import audit, orders
+from app.services import audit, offer_machine, orders
 from app.services.accounts import in_district
 from app.services.order_machine import Event, transition
 
@@ -119,9 +119,14 @@ async def book(
     *,
     actor_id: uuid.UUID | None,
     now: datetime,
+    start: datetime | None = None,
 ) -> Visit:
-    """Insert the active visit for an order already moved to ``assigned``; 409 on any clash."""
-    start, end = slot(order, now)
+    """Insert the active visit for an order already moved to ``assigned``; 409 on any clash.
+    It starts at ``start`` when the engine placed it, else by ``slot``."""
+    if start is None:
+        start, end = slot(order, now)
+    else:
+        end = start + timedelta(minutes=order.duration_min)
     await _refuse_clash(session, caregiver_id, start, end, now=now)
     visit = Visit(
         order_id=order.id,
@@ -203,6 +208,9 @@ async def assign(
         reason=reason or None,
         caregiver_id=caregiver.id,
         values={"caregiver_id": caregiver.id},
+    )
+    await offer_machine.withdraw_open(
+        session, order, now=now, reason="an operator assigned the order by hand"
     )
     await book(session, order, caregiver.id, actor_id=principal.id, now=now)
     return order

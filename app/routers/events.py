@@ -1,0 +1,50 @@
+"""Server-Sent Events: what happens to the caller's orders, offers and visits, live."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+
+from app.deps import PrincipalDep
+from app.errors import Forbidden, Unprocessable
+from app.schemas.common import PROBLEM_RESPONSES
+from app.stream import Hub, audience, stream
+
+router = APIRouter(tags=["events"], responses=PROBLEM_RESPONSES)
+
+
+@router.get(
+    "/events",
+    summary="Live events for me (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream."}},
+)
+async def events(
+    request: Request,
+    principal: PrincipalDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=20,
+            description="Resume after this event id: nothing in between is missed.",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """A senior's own orders; a caregiver's offers and visits; a provider's caregivers'; an
+    operator's district. Each event has an ``id`` (increasing); reconnect with
+    ``Last-Event-ID`` to resume without gaps. Idle streams get a keep-alive comment."""
+    key = audience(principal)
+    if key is None:
+        raise Forbidden("This account has no event stream.", code="wrong_role")
+    after = None
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            raise Unprocessable("Last-Event-ID must be an event id.", code="bad_last_event_id")
+        after = int(last_event_id)
+    hub: Hub = request.app.state.hub
+    return StreamingResponse(
+        stream(hub, key, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

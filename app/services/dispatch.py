@@ -1,0 +1,617 @@
+"""One pass of the dispatcher: expire offers, offer pending orders, batch the scheduled ones,
+escalate what dispatch cannot place in time, and flag no-shows.
+
+Everything it knows it reads from the database at the start of the pass, and every decision
+is its own short transaction that locks the order and re-checks its status: a pass can be
+killed at any point and the next one (in this process or another) carries on from what was
+committed (DESIGN.md invariant 3). ``now`` is an argument, so tests drive it step by step.
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.dispatch import batch
+from app.dispatch import model as engine
+from app.dispatch.assign import Candidate, Ranking
+from app.dispatch.index import FleetIndex
+from app.dispatch.policy import DispatchConfig
+from app.errors import Conflict
+from app.models import (
+    Caregiver,
+    DispatchDecision,
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    Priority,
+    Provider,
+    Visit,
+    VisitStatus,
+)
+from app.services import events, offer_machine, visits
+from app.services.fleet import caregivers as load_caregivers
+from app.services.fleet import orders as load_orders
+from app.services.order_machine import Event, transition
+
+log = logging.getLogger("doorstep.dispatch")
+
+OFFER_KINDS = ("offer", "emergency", "batch")
+# Re-dispatch after a no-show raises the priority one step (an emergency stays one).
+RAISED = {Priority.normal: Priority.urgent, Priority.urgent: Priority.urgent}
+
+
+OFFER_BATCH = 100  # offers carried out per transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An offer decided by the planner, waiting to be carried out with others."""
+
+    order_id: uuid.UUID
+    kind: str
+    chosen: Sequence[Candidate]
+    explanation: dict[str, Any]
+
+
+@dataclass
+class Tally:
+    """What one pass did (for logs, tests and the bench)."""
+
+    expired: int = 0
+    offered: int = 0
+    assigned: int = 0
+    escalated: int = 0
+    no_shows: int = 0
+    waiting: int = 0  # scheduled orders left pending for a later batch
+    errors: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: "Tally") -> "Tally":
+        for name in ("expired", "offered", "assigned", "escalated", "no_shows", "waiting"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+        return self
+
+
+def engine_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(emergency_offers=settings.emergency_offers)
+
+
+def response_due(order: Order, settings: Settings, config: DispatchConfig) -> datetime:
+    """When the visit must have started: the emergency target to arrival, an ASAP order's
+    longest wait, or the last start that still fits the window."""
+    if order.priority is Priority.emergency:
+        return order.created_at + timedelta(minutes=settings.emergency_response_target_min)
+    if order.asap or order.window_end is None:
+        wait = config.asap_max_wait_s[engine.Priority(order.priority.value)]
+        return order.created_at + timedelta(seconds=wait)
+    return order.window_end - timedelta(minutes=order.duration_min)
+
+
+def explain(
+    ranking: Ranking | None, candidates: Sequence[Candidate], **extra: Any
+) -> dict[str, Any]:
+    """The engine's reasons in plain JSON: candidates best first with their cost parts (they
+    add up to the cost), and how many caregivers each hard constraint excluded."""
+    return {
+        "candidates": [
+            {
+                "caregiver_id": str(c.caregiver_id),
+                "cost": round(c.cost, 1),
+                "parts": {k: round(v, 1) + 0.0 for k, v in c.parts.items()},  # no -0.0
+                "starts_at": datetime.fromtimestamp(c.start, UTC).isoformat(),
+                "travel_s": round(c.travel_s),
+                "distance_m": round(c.distance_m),
+            }
+            for c in candidates
+        ],
+        "excluded": {k.value: v for k, v in (ranking.excluded if ranking else {}).items()},
+        "examined": ranking.examined if ranking else 0,
+        **extra,
+    }
+
+
+def no_candidate_reason(excluded: dict[str, int]) -> str:
+    if not excluded:
+        return "No caregiver of the district is on duty with a known position."
+    parts = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(excluded.items()))
+    return f"No caregiver can take it ({parts})."
+
+
+class Pass:
+    """One dispatch pass over everything pending (see the module docstring)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        now: datetime,
+        *,
+        batch_due: bool = True,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.now = now
+        self.batch_due = batch_due
+        self.config = engine_config(settings)
+        self.tally = Tally()
+        self.queued: list[Queued] = []
+        self.providers: dict[uuid.UUID, uuid.UUID | None] = {}
+
+    async def run(self) -> Tally:
+        await self.expire_offers()
+        await self.flag_no_shows()
+        await self.dispatch_pending()
+        return self.tally
+
+    # -- offers past their deadline ------------------------------------------------------
+    async def expire_offers(self) -> None:
+        async with self.sessionmaker() as session:
+            due = (
+                await session.scalars(
+                    select(Offer.order_id)
+                    .where(Offer.status == OfferStatus.open, Offer.deadline <= self.now)
+                    .distinct()
+                )
+            ).all()
+        for order_id in due:
+            async with self.sessionmaker() as session, session.begin():
+                order = await offer_machine.lock_order(session, order_id)
+                self.tally.expired += await offer_machine.expire_due(session, order, now=self.now)
+
+    # -- no-shows ------------------------------------------------------------------------
+    async def flag_no_shows(self) -> None:
+        late = self.now - timedelta(minutes=self.settings.no_show_grace_min)
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(Visit.id, Visit.order_id)
+                    .join(Order, Order.id == Visit.order_id)
+                    .where(
+                        Visit.status == VisitStatus.assigned,
+                        Visit.starts_at <= late,
+                        Order.status == OrderStatus.assigned,
+                        # Flagged already, for this visit (a re-dispatched order may be late again).
+                        Order.no_show_at.is_(None) | (Order.no_show_at < Visit.assigned_at),
+                    )
+                )
+            ).all()
+        for visit_id, order_id in rows:
+            async with self.sessionmaker() as session, session.begin():
+                await self._no_show(session, visit_id, order_id)
+
+    async def _no_show(
+        self, session: AsyncSession, visit_id: uuid.UUID, order_id: uuid.UUID
+    ) -> None:
+        order = await offer_machine.lock_order(session, order_id)
+        visit = await session.get(Visit, visit_id, populate_existing=True)
+        assert visit is not None
+        flagged = order.no_show_at is not None and order.no_show_at >= visit.assigned_at
+        if visit.status is not VisitStatus.assigned or flagged:
+            return
+        self.tally.no_shows += 1
+        reason = (
+            f"The caregiver had not checked in {self.settings.no_show_grace_min} min after the "
+            f"visit's start ({visit.starts_at.isoformat()})."
+        )
+        if not self.settings.no_show_redispatch:
+            order.no_show_at = self.now
+            await events.record(
+                session,
+                type="order.no_show_flagged",
+                order=order,
+                at=self.now,
+                caregiver_id=visit.caregiver_id,
+            )
+            return
+        await transition(
+            session,
+            order,
+            Event.no_show,
+            actor_id=None,
+            at=self.now,
+            reason=reason,
+            caregiver_id=visit.caregiver_id,
+            values={
+                "caregiver_id": None,
+                "no_show_at": self.now,
+                "redispatch_count": order.redispatch_count + 1,
+                "priority": RAISED.get(order.priority, order.priority),
+            },
+        )
+        visit.status = VisitStatus.no_show
+        visit.end_reason = reason
+
+    # -- pending orders ------------------------------------------------------------------
+    async def dispatch_pending(self) -> None:
+        horizon = self.now + timedelta(hours=self.settings.scheduled_horizon_h)
+        async with self.sessionmaker() as session:
+            pending = (
+                await session.scalars(
+                    select(Order)
+                    .where(
+                        Order.status == OrderStatus.pending,
+                        Order.asap | (Order.window_start <= horizon),
+                    )
+                    # Most urgent first, and a bounded pass: an emergency placed meanwhile
+                    # waits for at most one pass of this size.
+                    .order_by(URGENCY, Order.created_at, Order.id)
+                    .limit(self.settings.dispatch_pass_limit)
+                )
+            ).all()
+            if not pending:
+                return
+            rounds = dict(
+                (
+                    await session.execute(
+                        select(DispatchDecision.order_id, func.count())
+                        .where(
+                            DispatchDecision.order_id.in_([o.id for o in pending]),
+                            DispatchDecision.kind.in_(OFFER_KINDS),
+                        )
+                        .group_by(DispatchDecision.order_id)
+                    )
+                ).all()
+            )
+            offered_before: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+            for oid, cid in (
+                await session.execute(
+                    select(Offer.order_id, Offer.caregiver_id).where(
+                        Offer.order_id.in_([o.id for o in pending])
+                    )
+                )
+            ).all():
+                offered_before[oid].add(cid)
+            busy_offers = set(
+                (
+                    await session.scalars(
+                        select(Offer.caregiver_id).where(Offer.status == OfferStatus.open)
+                    )
+                ).all()
+            )
+            by_district: dict[uuid.UUID, list[Order]] = defaultdict(list)
+            for o in pending:
+                by_district[o.district_id].append(o)
+            wanted = await load_orders(session, pending)
+            fleets = {
+                d: await load_caregivers(
+                    session,
+                    district_ids=[d],
+                    senior_ids={o.senior_id for o in orders},
+                    now=self.now,
+                    config=self.config,
+                )
+                for d, orders in by_district.items()
+            }
+            employer = (
+                await session.execute(
+                    select(Caregiver.id, Caregiver.provider_id, Provider.auto_accept)
+                    .join(Provider, Provider.id == Caregiver.provider_id)
+                    .where(Provider.district_id.in_(list(by_district)))
+                )
+            ).all()
+        self.providers = {cid: pid for cid, pid, _ in employer}
+        auto = {cid for cid, _, auto_accept in employer if auto_accept}
+        as_engine = {o.id: w for o, w in zip(pending, wanted, strict=True)}
+        for district, orders in by_district.items():
+            planner = Planner(self, fleets[district], busy_offers, auto)
+            # Emergencies first, then urgent, then normal; oldest first within each.
+            ordered = sorted(orders, key=lambda o: (PRIORITY_ORDER[o.priority], o.created_at))
+            single, scheduled = [], []
+            for o in ordered:
+                if (
+                    o.asap
+                    or offered_before[o.id]
+                    or o.priority is Priority.emergency
+                    or self.at_risk(o)
+                ):
+                    single.append(o)
+                else:
+                    scheduled.append(o)
+            for o in single:
+                await planner.single(o, as_engine[o.id], rounds.get(o.id, 0), offered_before[o.id])
+                # Emergencies go out at once; the rest in batches (one transaction each).
+                if o.priority is Priority.emergency or len(self.queued) >= OFFER_BATCH:
+                    await self.send_offers()
+            await self.send_offers()
+            if scheduled and self.batch_due:
+                await planner.batch(scheduled, [as_engine[o.id] for o in scheduled])
+            elif scheduled:
+                self.tally.waiting += len(scheduled)
+
+    def at_risk(self, order: Order) -> bool:
+        """Another offer's timeout would pass the last moment the visit can start."""
+        if order.priority is Priority.emergency:
+            return False
+        timeout = timedelta(seconds=self.settings.offer_timeout_s)
+        return self.now + timeout > response_due(order, self.settings, self.config)
+
+    async def send_offers(self) -> None:
+        """Carry out the queued offers in one transaction: lock the orders still pending, then
+        one insert each for decisions, offers, history and events, and one UPDATE for the
+        orders. If anything in the batch fails, each offer is retried on its own."""
+        batch, self.queued = self.queued, []
+        if not batch:
+            return
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                session.info["providers"] = dict(self.providers)
+                locked = {
+                    o.id: o
+                    for o in await session.scalars(
+                        select(Order)
+                        .where(
+                            Order.id.in_([q.order_id for q in batch]),
+                            Order.status == OrderStatus.pending,
+                        )
+                        .with_for_update(skip_locked=True)
+                        .execution_options(populate_existing=True)
+                    )
+                }
+                todo = [q for q in batch if q.order_id in locked]
+                decisions = [
+                    DispatchDecision(
+                        order_id=q.order_id,
+                        kind=q.kind,
+                        caregiver_ids=[str(c.caregiver_id) for c in q.chosen],
+                        explanation=q.explanation,
+                        at=self.now,
+                    )
+                    for q in todo
+                ]
+                session.add_all(decisions)
+                await session.flush()
+                await offer_machine.make_all(
+                    session,
+                    [
+                        (locked[q.order_id], q.chosen, d, self._deadline(locked[q.order_id]))
+                        for q, d in zip(todo, decisions, strict=True)
+                    ],
+                    now=self.now,
+                )
+            self.tally.offered += len(todo)
+        except Exception:
+            log.exception("a batch of %d offers failed; sending them one by one", len(batch))
+            for q in batch:
+                await self.decide(q.order_id, q.kind, q.chosen, q.explanation)
+
+    def _deadline(self, order: Order) -> datetime:
+        timeout = (
+            self.settings.emergency_offer_timeout_s
+            if order.priority is Priority.emergency
+            else self.settings.offer_timeout_s
+        )
+        return self.now + timedelta(seconds=timeout)
+
+    async def decide(
+        self,
+        order_id: uuid.UUID,
+        kind: str,
+        chosen: Sequence[Candidate],
+        explanation: dict[str, Any],
+        *,
+        reason: str | None = None,
+        auto_assign: bool = False,
+    ) -> bool:
+        """Record the decision and carry it out in one transaction, if the order is still
+        pending; False when someone else moved it first (a cancellation, an operator)."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                order = await offer_machine.lock_order(session, order_id)
+                if order.status is not OrderStatus.pending:
+                    return False
+                decision = DispatchDecision(
+                    order_id=order.id,
+                    kind="auto_assign" if auto_assign else kind,
+                    caregiver_ids=[str(c.caregiver_id) for c in chosen],
+                    reason=reason,
+                    explanation=explanation,
+                    at=self.now,
+                )
+                session.add(decision)
+                await session.flush()
+                if not chosen:
+                    await self._escalate(session, order, reason or "escalated")
+                elif auto_assign:
+                    await self._assign(session, order, chosen[0])
+                else:
+                    await offer_machine.make_all(
+                        session, [(order, chosen, decision, self._deadline(order))], now=self.now
+                    )
+                    self.tally.offered += 1
+                return True
+        except Conflict as exc:
+            # A caregiver booked in the meantime (auto-assign): the next pass decides again.
+            self.tally.errors.append(f"{order_id}: {exc.code}")
+            log.info("dispatch of %s deferred: %s", order_id, exc.code)
+            return False
+
+    async def _escalate(self, session: AsyncSession, order: Order, reason: str) -> None:
+        await transition(
+            session,
+            order,
+            Event.escalate,
+            actor_id=None,
+            at=self.now,
+            reason=reason,
+            values={"escalation_reason": reason, "escalated_at": self.now},
+        )
+        self.tally.escalated += 1
+
+    async def _assign(self, session: AsyncSession, order: Order, chosen: Candidate) -> None:
+        assert isinstance(chosen.caregiver_id, uuid.UUID)
+        await transition(
+            session,
+            order,
+            Event.assign,
+            actor_id=None,
+            at=self.now,
+            reason="auto-accepted by the provider",
+            caregiver_id=chosen.caregiver_id,
+            values={"caregiver_id": chosen.caregiver_id},
+        )
+        await visits.book(
+            session,
+            order,
+            chosen.caregiver_id,
+            actor_id=None,
+            now=self.now,
+            start=datetime.fromtimestamp(chosen.start, UTC),
+        )
+        self.tally.assigned += 1
+
+
+PRIORITY_ORDER = {Priority.emergency: 0, Priority.urgent: 1, Priority.normal: 2}
+URGENCY = case(*((Order.priority == p, rank) for p, rank in PRIORITY_ORDER.items()), else_=9)
+
+
+class Planner:
+    """Decisions for one district's pending orders over one snapshot of its caregivers."""
+
+    def __init__(
+        self,
+        run: Pass,
+        fleet: list[engine.Caregiver],
+        busy_offers: set[uuid.UUID],
+        auto_accept: set[uuid.UUID],
+    ) -> None:
+        self.run = run
+        self.fleet = fleet
+        self.index = FleetIndex(fleet, run.config) if fleet else None
+        # Caregivers holding an open offer are not offered a second order at once (an
+        # emergency may still ask them).
+        self.busy = set(busy_offers)
+        self.auto_accept = auto_accept
+
+    def _rows(self, ids: set[uuid.UUID]) -> np.ndarray:
+        assert self.index is not None
+        known = self.index.fleet.row
+        return np.array(sorted(known[i] for i in ids if i in known), np.int64)
+
+    async def single(
+        self, order: Order, want: engine.Order, rounds: int, before: set[uuid.UUID]
+    ) -> None:
+        settings, now = self.run.settings, self.run.now
+        emergency = order.priority is Priority.emergency
+        due = response_due(order, settings, self.run.config)
+        if rounds >= settings.max_offer_rounds:
+            await self.run.decide(
+                order.id,
+                "escalate",
+                [],
+                explain(None, [], offers_made=len(before)),
+                reason=f"No caregiver accepted after {rounds} rounds of offers.",
+            )
+            return
+        if self.run.at_risk(order):
+            await self.run.decide(
+                order.id,
+                "escalate",
+                [],
+                explain(None, [], due=due.isoformat()),
+                reason=f"The time window is at risk: the visit must start by {due.isoformat()}.",
+            )
+            return
+        ranking = None
+        chosen: list[Candidate] = []
+        if self.index is not None:
+            skip = before if emergency else before | self.busy
+            ranking = self.index.rank(
+                want,
+                now.timestamp(),
+                limit=self.run.config.candidates if not emergency else None,
+                taken=self._rows(skip) if skip else None,
+            )
+            count = settings.emergency_offers if emergency else 1
+            chosen = list(ranking.candidates[:count])
+        extra = {"already_offered": len(before)}
+        if not chosen:
+            await self._nobody(order, want, before, extra)
+            return
+        kind = "emergency" if emergency else "offer"
+        self.run.queued.append(
+            Queued(
+                order.id,
+                kind,
+                chosen,
+                explain(ranking, ranking.candidates if ranking else [], **extra),
+            )
+        )
+        self.busy.update(c.caregiver_id for c in chosen if isinstance(c.caregiver_id, uuid.UUID))
+
+    async def _nobody(
+        self, order: Order, want: engine.Order, before: set[uuid.UUID], extra: dict[str, Any]
+    ) -> None:
+        """No one to offer it to now. Wait while whoever could take it is only busy with
+        another offer (or, for a scheduled order, while there is time for someone to come on
+        duty); otherwise escalate, saying why nobody could."""
+        now = self.run.now.timestamp()
+        free = self.index.rank(want, now, limit=1) if self.index is not None else None
+        busy_only = (
+            free is not None and free.best is not None and free.best.caregiver_id not in before
+        )
+        if busy_only or (not order.asap and not self._close(order)):
+            self.run.tally.waiting += 1
+            return
+        if free is not None and free.best is not None:
+            reason = f"All {len(before)} caregivers who could take it were asked already."
+        else:
+            excluded = {k.value: v for k, v in (free.excluded if free else {}).items()}
+            reason = no_candidate_reason(excluded)
+        await self.run.decide(order.id, "escalate", [], explain(free, [], **extra), reason=reason)
+
+    def _close(self, order: Order) -> bool:
+        """A scheduled order close enough to its window that waiting for a caregiver to
+        appear is no longer an option."""
+        lead = timedelta(minutes=self.run.settings.scheduled_escalate_lead_min)
+        return order.window_start is not None and order.window_start - self.run.now <= lead
+
+    async def batch(self, orders: list[Order], wants: list[engine.Order]) -> None:
+        """Scheduled orders together: minimum total cost, each caregiver taking one."""
+        free = [c for c in self.fleet if c.id not in self.busy]
+        result = batch.solve(wants, free, self.run.now.timestamp(), self.run.config)
+        for order, want in zip(orders, wants, strict=True):
+            chosen = result.assigned.get(want.id)
+            if chosen is not None:
+                auto = chosen.caregiver_id in self.auto_accept
+                explanation = explain(None, [chosen], batch_size=len(orders))
+                await self.run.decide(order.id, "batch", [chosen], explanation, auto_assign=auto)
+                if isinstance(chosen.caregiver_id, uuid.UUID):
+                    self.busy.add(chosen.caregiver_id)
+            elif self._close(order):
+                excluded = {k.value: v for k, v in result.unplaced.get(want.id, {}).items()}
+                outbid = result.outbid.get(want.id, 0)
+                reason = (
+                    f"All {outbid} caregivers who could take it were given other orders."
+                    if outbid
+                    else no_candidate_reason(excluded)
+                )
+                await self.run.decide(
+                    order.id,
+                    "escalate",
+                    [],
+                    {"candidates": [], "excluded": excluded, "outbid": outbid},
+                    reason=reason,
+                )
+            else:
+                self.run.tally.waiting += 1
+
+
+async def run_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    now: datetime,
+    *,
+    batch_due: bool = True,
+) -> Tally:
+    """One full pass (the dispatcher loop calls this; tests call it with their own clock)."""
+    return await Pass(sessionmaker, settings, now, batch_due=batch_due).run()

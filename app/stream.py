@@ -1,0 +1,256 @@
+"""Live events: the outbox relay (publishes committed events in commit order) and the hub that
+fans them out to this worker's Server-Sent Events subscribers.
+
+**Relay** (the dispatcher's process only): gives every committed, unpublished outbox event a
+``position`` — larger than any given before — in one short transaction. Outbox ids come from a
+sequence and a smaller id can commit after a larger one, so a reader resuming "after id N"
+could skip an event; positions are handed out after commit by one writer, so "after position N"
+never skips. Then it wakes the readers (``NOTIFY doorstep_published`` on PostgreSQL; in-process
+on SQLite).
+
+**Hub** (every worker): reads events past the last position it saw and puts each one in the
+queues of the subscribers allowed to see it. A queue is bounded: a subscriber that falls that
+far behind is cut off (its stream ends, and the client resumes with ``Last-Event-ID`` from the
+outbox), so a slow phone never holds up anyone else or the dispatcher.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.deps import Principal
+from app.models import OutboxEvent, Role
+
+log = logging.getLogger("doorstep.stream")
+
+PUBLISHED_CHANNEL = "doorstep_published"
+RELAY_BATCH = 1000
+REPLAY_PAGE = 500
+
+# In-process wake-ups after the relay published (every worker also LISTENs on PostgreSQL).
+_published: set[Callable[[], None]] = set()
+
+
+async def relay_once(session: AsyncSession, *, now: datetime) -> int:
+    """Publish what has committed and is not yet published; how many events."""
+    ids = (
+        await session.scalars(
+            select(OutboxEvent.id)
+            .where(OutboxEvent.position.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(RELAY_BATCH)
+        )
+    ).all()
+    if not ids:
+        return 0
+    lo, hi = ids[0], ids[-1]
+    base = await session.scalar(select(func.coalesce(func.max(OutboxEvent.position), 0)))
+    assert base is not None
+    published = await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.position.is_(None), OutboxEvent.id.between(lo, hi))
+        .values(position=base + 1 + OutboxEvent.id - lo, published_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    count: int = published.rowcount  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(PUBLISHED_CHANNEL, "")))
+    return count
+
+
+def published_locally() -> None:
+    for listener in list(_published):
+        listener()
+
+
+def audience(principal: Principal) -> tuple[str, uuid.UUID] | None:
+    """Which events a caller's stream carries: a senior's own orders, a caregiver's offers and
+    visits, a provider's caregivers', an operator's district queue."""
+    if principal.role is Role.senior:
+        return ("senior_id", principal.id)
+    if principal.role is Role.caregiver:
+        return ("caregiver_id", principal.id)
+    if principal.role is Role.provider and principal.provider_id is not None:
+        return ("provider_id", principal.provider_id)
+    if principal.role is Role.operator and principal.district_id is not None:
+        return ("district_id", principal.district_id)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    position: int
+    type: str
+    data: dict[str, Any]
+
+    def encode(self) -> str:
+        return f"id: {self.position}\nevent: {self.type}\ndata: {json.dumps(self.data)}\n\n"
+
+
+def item(event: OutboxEvent) -> Item:
+    assert event.position is not None
+    return Item(
+        event.position, event.type, {"id": event.position, "type": event.type, **event.payload}
+    )
+
+
+@dataclass(eq=False)
+class Subscriber:
+    key: tuple[str, uuid.UUID]
+    queue: asyncio.Queue[Item | None]
+    cut_off: bool = False
+
+
+@dataclass
+class Hub:
+    sessionmaker: async_sessionmaker[AsyncSession]  # read-only: a stream never writes
+    settings: Settings
+    position: int = 0
+    subscribers: dict[tuple[str, uuid.UUID], set[Subscriber]] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Forever: catch up with what the relay published, then wait for more."""
+        _published.add(self.wake.set)
+        listener = None
+        try:
+            async with self.sessionmaker() as session:
+                last = await session.scalar(select(func.max(OutboxEvent.position)))
+                self.position = last or 0
+            listener = await self._listen()
+            self.ready.set()
+            while True:
+                self.wake.clear()
+                try:
+                    await self.read()
+                except Exception:
+                    log.exception("reading the outbox failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.settings.stream_poll_s)
+        finally:
+            _published.discard(self.wake.set)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self) -> Any:
+        if self.settings.is_sqlite:
+            return None
+        import asyncpg
+
+        from app.background import asyncpg_dsn
+
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_url))
+            await conn.add_listener(PUBLISHED_CHANNEL, lambda *_: self.wake.set())
+        except Exception:
+            log.exception("cannot LISTEN for published events; polling instead")
+            return None
+        return conn
+
+    async def read(self) -> None:
+        while True:
+            async with self.sessionmaker() as session:
+                events = (
+                    await session.scalars(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.position > self.position)
+                        .order_by(OutboxEvent.position)
+                        .limit(RELAY_BATCH)
+                    )
+                ).all()
+            for event in events:
+                self.fan_out(event)
+            if events:
+                self.position = events[-1].position or self.position
+            if len(events) < RELAY_BATCH:
+                return
+
+    def fan_out(self, event: OutboxEvent) -> None:
+        encoded: Item | None = None
+        for column in ("senior_id", "caregiver_id", "provider_id", "district_id"):
+            who = getattr(event, column)
+            if who is None:
+                continue
+            for sub in self.subscribers.get((column, who), ()):
+                if sub.cut_off:
+                    continue
+                encoded = encoded or item(event)
+                try:
+                    sub.queue.put_nowait(encoded)
+                except asyncio.QueueFull:
+                    sub.cut_off = True
+                    # Make room for the end-of-stream marker.
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        sub.queue.get_nowait()
+                    sub.queue.put_nowait(None)
+
+    @contextlib.contextmanager
+    def subscribe(self, key: tuple[str, uuid.UUID]) -> Any:
+        sub = Subscriber(key, asyncio.Queue(maxsize=self.settings.stream_queue_size))
+        self.subscribers.setdefault(key, set()).add(sub)
+        try:
+            yield sub
+        finally:
+            subs = self.subscribers.get(key)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self.subscribers[key]
+
+
+async def stream(
+    hub: Hub, key: tuple[str, uuid.UUID], last_event_id: int | None
+) -> AsyncIterator[str]:
+    """The body of one SSE response: ``stream.open`` (a fresh stream) or a replay from the
+    outbox after ``last_event_id`` (a resumed one), then live events, with keep-alive comments
+    while idle."""
+    with hub.subscribe(key) as sub:
+        yield f"retry: {hub.settings.stream_retry_ms}\n\n"
+        sent = hub.position if last_event_id is None else last_event_id
+        if last_event_id is None:
+            # A first event with the stream's position: a client that reconnects before
+            # anything happened to it still resumes from here, missing nothing.
+            yield f"id: {sent}\nevent: stream.open\ndata: {json.dumps({'id': sent})}\n\n"
+        if last_event_id is not None:
+            column = getattr(OutboxEvent, key[0])
+            while True:
+                async with hub.sessionmaker() as session:
+                    page = (
+                        await session.scalars(
+                            select(OutboxEvent)
+                            .where(OutboxEvent.position > sent, column == key[1])
+                            .order_by(OutboxEvent.position)
+                            .limit(REPLAY_PAGE)
+                        )
+                    ).all()
+                for event in page:
+                    yield item(event).encode()
+                    sent = event.position or sent
+                if len(page) < REPLAY_PAGE:
+                    break
+        while True:
+            try:
+                next_item = await asyncio.wait_for(
+                    sub.queue.get(), timeout=hub.settings.stream_keepalive_s
+                )
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if next_item is None:  # cut off: the client resumes from the outbox
+                return
+            if next_item.position <= sent:
+                continue  # already sent by the replay
+            sent = next_item.position
+            yield next_item.encode()
