@@ -35,6 +35,7 @@ log = logging.getLogger("doorstep.stream")
 
 PUBLISHED_CHANNEL = "doorstep_published"
 RELAY_BATCH = 1000
+RELAY_LOCK = 0x0D00_5730  # transaction-level advisory lock around one relay batch
 REPLAY_PAGE = 500
 
 # In-process wake-ups after the relay published (every worker also LISTENs on PostgreSQL).
@@ -43,6 +44,11 @@ _published: set[Callable[[], None]] = set()
 
 async def relay_once(session: AsyncSession, *, now: datetime) -> int:
     """Publish what has committed and is not yet published; how many events."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # One relay at a time even if two processes briefly both think they dispatch: two
+        # batches computed from the same maximum could otherwise commit out of order.
+        await session.execute(select(func.pg_advisory_xact_lock(RELAY_LOCK)))
     ids = (
         await session.scalars(
             select(OutboxEvent.id)
@@ -63,7 +69,7 @@ async def relay_once(session: AsyncSession, *, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     count: int = published.rowcount  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         await session.execute(select(func.pg_notify(PUBLISHED_CHANNEL, "")))
     return count
 
@@ -107,7 +113,7 @@ def item(event: OutboxEvent) -> Item:
 @dataclass(eq=False)
 class Subscriber:
     key: tuple[str, uuid.UUID]
-    queue: asyncio.Queue[Item | None]
+    queue: asyncio.Queue[Item]
     cut_off: bool = False
 
 
@@ -125,9 +131,15 @@ class Hub:
         _published.add(self.wake.set)
         listener = None
         try:
-            async with self.sessionmaker() as session:
-                last = await session.scalar(select(func.max(OutboxEvent.position)))
-                self.position = last or 0
+            while True:  # the database may not be up yet when the worker starts
+                try:
+                    async with self.sessionmaker() as session:
+                        last = await session.scalar(select(func.max(OutboxEvent.position)))
+                    break
+                except Exception:
+                    log.exception("cannot read the outbox yet; retrying")
+                    await asyncio.sleep(self.settings.stream_poll_s)
+            self.position = last or 0
             listener = await self._listen()
             self.ready.set()
             while True:
@@ -190,11 +202,9 @@ class Hub:
                 try:
                     sub.queue.put_nowait(encoded)
                 except asyncio.QueueFull:
+                    # Nothing queued is dropped: the stream sends what it has, then ends, and
+                    # the client resumes after the last one from the outbox.
                     sub.cut_off = True
-                    # Make room for the end-of-stream marker.
-                    with contextlib.suppress(asyncio.QueueEmpty):
-                        sub.queue.get_nowait()
-                    sub.queue.put_nowait(None)
 
     @contextlib.contextmanager
     def subscribe(self, key: tuple[str, uuid.UUID]) -> Any:
@@ -241,6 +251,8 @@ async def stream(
                 if len(page) < REPLAY_PAGE:
                     break
         while True:
+            if sub.cut_off and sub.queue.empty():
+                return  # fell too far behind: the client resumes from the outbox
             try:
                 next_item = await asyncio.wait_for(
                     sub.queue.get(), timeout=hub.settings.stream_keepalive_s
@@ -248,8 +260,6 @@ async def stream(
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            if next_item is None:  # cut off: the client resumes from the outbox
-                return
             if next_item.position <= sent:
                 continue  # already sent by the replay
             sent = next_item.position

@@ -14,7 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.deps import Principal, get_now
 from app.dispatch.index import warm_up
-from app.models import Offer, OfferStatus, Order, OutboxEvent, Provider, Role, Visit, VisitStatus
+from app.models import (
+    Account,
+    Offer,
+    OfferStatus,
+    Order,
+    OutboxEvent,
+    Provider,
+    Role,
+    Visit,
+    VisitStatus,
+)
 from app.services import accounts
 from app.services.dispatch import Tally, run_once
 from tests.factories import FAR, NEAR_HOME, Person, World, caregiver_in
@@ -111,6 +121,9 @@ class TestOffers:
         assert offer["neighbourhood"] == "Tumen"
         assert "address" not in offer
         assert 0 < offer["expires_in_s"] <= settings.offer_timeout_s
+        # Only coarse figures: exact ones from known positions would locate the home.
+        assert offer["travel_s"] % 60 == 0
+        assert offer["distance_m"] % 100 == 0
         assert await offers_of(client, world.nurse) == []
         # The operator reads why: the engine's candidates with cost parts adding up.
         r = await client.get(
@@ -153,6 +166,33 @@ class TestOffers:
         assert again.status_code == 409
         assert again.json()["code"] == "offer_accepted"
 
+    async def test_after_a_withdrawal_another_caregiver_can_accept(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        await on_duty(client, world.nurse)
+        order = await place(client, world)
+        await dispatch(sessionmaker, settings)
+        [offer] = await offers_of(client, world.nurse)
+        r = await client.post(f"/v1/offers/{offer['id']}/accept", headers=world.nurse.auth)
+        r = await client.post(
+            f"/v1/visits/{r.json()['visit_id']}/withdraw",
+            json={"reason": "Child is ill"},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 200, r.text
+        await on_duty(client, world.helper, FAR)
+        await dispatch(sessionmaker, settings)
+        [second] = await offers_of(client, world.helper)
+
+        r = await client.post(f"/v1/offers/{second['id']}/accept", headers=world.helper.auth)
+
+        assert r.status_code == 200, r.text
+        assert await order_status(client, world, order["id"]) == "assigned"
+
     async def test_decline_offers_the_next_caregiver(
         self,
         client: AsyncClient,
@@ -173,6 +213,9 @@ class TestOffers:
         )
         assert r.status_code == 200, r.text
         assert await order_status(client, world, order["id"]) == "pending"
+        # The senior's history says it was declined, not what the caregiver wrote.
+        mine = (await client.get(f"/v1/orders/{order['id']}", headers=world.senior.auth)).json()
+        assert "Flat tyre" not in str(mine)
         await dispatch(sessionmaker, settings)
 
         [second] = await offers_of(client, world.helper)
@@ -318,6 +361,27 @@ class TestOffers:
         assert r.json()["code"] == "offer_withdrawn"
         assert await offers_of(client, world.nurse) == []
 
+    async def test_a_provider_cannot_accept_for_a_caregiver_whose_account_was_closed(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        await on_duty(client, world.nurse)
+        await place(client, world)
+        await dispatch(sessionmaker, settings)
+        [offer] = await offers_of(client, world.nurse)
+        async with sessionmaker() as session, session.begin():
+            account = await session.get(Account, world.nurse.id)
+            assert account is not None
+            account.is_active = False
+
+        r = await client.post(f"/v1/offers/{offer['id']}/accept", headers=world.provider_a_headers)
+
+        assert r.status_code == 409
+        assert r.json()["code"] == "caregiver_inactive"
+
     async def test_strangers_cannot_see_or_answer_an_offer(
         self,
         client: AsyncClient,
@@ -341,6 +405,33 @@ class TestOffers:
         # The nurse's own provider may answer for her.
         r = await client.get(f"/v1/offers/{offer['id']}", headers=world.provider_a_headers)
         assert r.status_code == 200
+
+
+class TestPasses:
+    async def test_a_pass_reaches_every_pending_order_page_by_page(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        """Scheduled orders nobody can take yet stay pending; they must not hide the orders
+        behind them from a pass that takes a page at a time."""
+        small = settings.model_copy(update={"dispatch_pass_limit": 2})
+        now = datetime.now(UTC)
+        window = {
+            "window_start": (now + timedelta(hours=20)).isoformat(),
+            "window_end": (now + timedelta(hours=23)).isoformat(),
+        }
+        for _ in range(5):
+            await place(client, world, service_code="bathing", **window)
+        await on_duty(client, world.helper)
+        late = await place(client, world)  # ASAP cleaning: the helper can take it
+
+        tally = await dispatch(sessionmaker, small, now)
+
+        assert tally.offered == 1
+        assert (await offers_of(client, world.helper))[0]["order_id"] == late["id"]
 
 
 class TestEmergency:
@@ -436,6 +527,7 @@ class TestNoShow:
             )
             assert visit is not None
         late = visit.starts_at + timedelta(minutes=settings.no_show_grace_min, seconds=1)
+        await on_duty(client, world.helper, FAR)
 
         tally = await dispatch(sessionmaker, settings, late)
 
@@ -449,9 +541,16 @@ class TestNoShow:
             v = await session.get(Visit, visit.id)
             assert v is not None
             assert v.status is VisitStatus.no_show
-        # Not offered to the caregiver who did not come.
-        assert await offers_of(client, world.nurse) == []
+        # In the same pass it went to someone else (never back to the caregiver who did not
+        # come), who can take it: the first acceptance no longer holds the order.
+        assert tally.offered == 1
         assert (await dispatch(sessionmaker, settings, late)).no_shows == 0
+        assert await offers_of(client, world.nurse) == []
+        [second] = await offers_of(client, world.helper)
+        client.app.dependency_overrides[get_now] = lambda: late  # type: ignore[attr-defined]
+        r = await client.post(f"/v1/offers/{second['id']}/accept", headers=world.helper.auth)
+        assert r.status_code == 200, r.text
+        assert await offers_of(client, world.nurse, "released") != []
 
 
 class TestRace:

@@ -22,6 +22,9 @@ class OfferStatus(StrEnum):
     declined = "declined"
     expired = "expired"
     withdrawn = "withdrawn"
+    # Accepted, then the visit ended undone (withdrawn, no-show, reassigned, cancelled): the
+    # order may be accepted again by someone else.
+    released = "released"
 
 
 class Offer(Base):

@@ -90,9 +90,15 @@ async def list_orders(
 async def get_order(
     order_id: uuid.UUID, principal: SeniorDep, session: SessionDep
 ) -> SeniorOrderDetail:
-    return SeniorOrderDetail.model_validate(
+    """Each step of the order; reasons only where they are the senior's own (what caregivers
+    and operators wrote stays with them)."""
+    detail = SeniorOrderDetail.model_validate(
         await orders.get(session, principal, order_id, history=True)
     )
+    for step in detail.history:
+        if step.actor_id != principal.id:
+            step.reason = None
+    return detail
 
 
 @router.post("/orders/{order_id}/cancel", summary="Cancel my order")

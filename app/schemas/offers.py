@@ -23,8 +23,8 @@ class OfferOut(Output):
     window_end: datetime | None
     duration_min: int
     neighbourhood: str = Field(description="Where, roughly; the address comes with the visit.")
-    starts_at: datetime = Field(description="When the visit would start.")
-    travel_s: int = Field(description="Estimated travel from where you are.")
+    starts_at: datetime = Field(description="When the visit would start (to the minute).")
+    travel_s: int = Field(description="Estimated travel from where you are (whole minutes).")
     distance_m: int = Field(description="Straight-line distance, rounded to 100 m.")
     created_at: datetime
     deadline: datetime

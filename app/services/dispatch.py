@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -38,6 +38,7 @@ from app.models import (
     Visit,
     VisitStatus,
 )
+from app.models.types import UUID, UTCDateTime
 from app.services import events, offer_machine, visits
 from app.services.fleet import caregivers as load_caregivers
 from app.services.fleet import orders as load_orders
@@ -228,28 +229,57 @@ class Pass:
                 "priority": RAISED.get(order.priority, order.priority),
             },
         )
+        await offer_machine.release_accepted(session, order, reason="no-show")
         visit.status = VisitStatus.no_show
         visit.end_reason = reason
 
     # -- pending orders ------------------------------------------------------------------
     async def dispatch_pending(self) -> None:
-        horizon = self.now + timedelta(hours=self.settings.scheduled_horizon_h)
-        async with self.sessionmaker() as session:
-            pending = (
-                await session.scalars(
-                    select(Order)
-                    .where(
-                        Order.status == OrderStatus.pending,
-                        Order.asap | (Order.window_start <= horizon),
-                    )
-                    # Most urgent first, and a bounded pass: an emergency placed meanwhile
-                    # waits for at most one pass of this size.
-                    .order_by(URGENCY, Order.created_at, Order.id)
-                    .limit(self.settings.dispatch_pass_limit)
-                )
-            ).all()
-            if not pending:
+        """Every pending order that is due, in pages of ``dispatch_pass_limit``, most urgent
+        first; an emergency placed while the pass runs goes before the next page."""
+        seen: set[uuid.UUID] = set()
+        after: tuple[int, datetime, uuid.UUID] | None = None
+        while True:
+            fresh = [o for o in await self._pending(emergencies=True) if o.id not in seen]
+            if fresh:
+                seen.update(o.id for o in fresh)
+                await self._dispatch(fresh)
+            page = await self._pending(after=after)
+            if not page:
                 return
+            last = page[-1]
+            after = (PRIORITY_ORDER[last.priority], last.created_at, last.id)
+            page = [o for o in page if o.id not in seen]
+            seen.update(o.id for o in page)
+            await self._dispatch(page)
+
+    async def _pending(
+        self,
+        *,
+        emergencies: bool = False,
+        after: tuple[int, datetime, uuid.UUID] | None = None,
+    ) -> list[Order]:
+        horizon = self.now + timedelta(hours=self.settings.scheduled_horizon_h)
+        stmt = select(Order).where(
+            Order.status == OrderStatus.pending,
+            Order.asap | (Order.window_start <= horizon),
+        )
+        if emergencies:
+            stmt = stmt.where(Order.priority == Priority.emergency)
+        if after is not None:
+            rank, created, order_id = after
+            key = tuple_(literal(rank), literal(created, UTCDateTime()), literal(order_id, UUID))
+            stmt = stmt.where(tuple_(URGENCY, Order.created_at, Order.id) > key)
+        stmt = stmt.order_by(URGENCY, Order.created_at, Order.id).limit(
+            self.settings.dispatch_pass_limit
+        )
+        async with self.sessionmaker() as session:
+            return list((await session.scalars(stmt)).all())
+
+    async def _dispatch(self, pending: list[Order]) -> None:
+        if not pending:
+            return
+        async with self.sessionmaker() as session:
             rounds = dict(
                 (
                     await session.execute(

@@ -83,6 +83,17 @@ async def withdraw_open(
     return list(withdrawn)
 
 
+async def release_accepted(session: AsyncSession, order: Order, *, reason: str) -> None:
+    """The order's accepted offer no longer holds it (its visit ended undone): mark it so, and
+    the order can be accepted again (one accepted offer per order at a time)."""
+    await session.execute(
+        update(Offer)
+        .where(Offer.order_id == order.id, Offer.status == OfferStatus.accepted)
+        .values(status=OfferStatus.released, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def expire_due(session: AsyncSession, order: Order, *, now: datetime) -> int:
     """Expire the order's open offers past their deadline (the caller holds the order's lock);
     with none left open the order returns to dispatch."""

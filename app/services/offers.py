@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.deps import Principal
 from app.errors import Conflict, NotFound
 from app.models import (
+    Account,
     Caregiver,
     Offer,
     OfferStatus,
@@ -116,8 +117,10 @@ async def _views(session: AsyncSession, offers: Sequence[Offer], now: datetime) 
                 window_end=order.window_end,
                 duration_min=order.duration_min,
                 neighbourhood=places.get(order.senior_id, ""),
-                starts_at=x.starts_at,
-                travel_s=x.travel_s,
+                # Rounded: exact figures from several known positions would pin the home
+                # down for a caregiver who is never assigned to it.
+                starts_at=_minute_up(x.starts_at),
+                travel_s=-(-x.travel_s // 60) * 60,  # whole minutes, rounded up
                 distance_m=round(x.distance_m, -2),
                 created_at=x.created_at,
                 deadline=x.deadline,
@@ -131,6 +134,11 @@ async def _views(session: AsyncSession, offers: Sequence[Offer], now: datetime) 
             )
         )
     return out
+
+
+def _minute_up(at: datetime) -> datetime:
+    floor = at.replace(second=0, microsecond=0)
+    return floor if floor == at else floor + timedelta(minutes=1)
 
 
 async def list_offers(
@@ -188,6 +196,9 @@ async def accept(
     order = await offer_machine.lock_order(session, offer.order_id)
     offer = await _reload(session, offer.id)
     _refuse_closed(offer, now)
+    active = await session.scalar(select(Account.is_active).where(Account.id == offer.caregiver_id))
+    if not active:  # a provider answering for a caregiver whose account was closed
+        raise Conflict("This caregiver's account is not active.", code="caregiver_inactive")
     if order.status is not OrderStatus.offered:
         raise Conflict(
             f"The order is {order.status.value}; it can no longer be accepted.",
@@ -239,5 +250,9 @@ async def decline(
     offer.reason = reason
     await session.flush()
     await offer_machine.event(session, "offer.declined", order, offer, now)
-    await offer_machine.release_if_none_open(session, order, Event.decline, now=now, reason=reason)
+    # The caregiver's own words stay on the offer: the order's history (which its senior
+    # reads) says only that it was declined.
+    await offer_machine.release_if_none_open(
+        session, order, Event.decline, now=now, reason="declined by the caregiver"
+    )
     return (await _views(session, [offer], now))[0]

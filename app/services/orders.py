@@ -247,6 +247,7 @@ async def cancel(
         values={"cancel_reason": reason, "caregiver_id": None},
     )
     await offer_machine.withdraw_open(session, order, now=now, reason="the order was cancelled")
+    await offer_machine.release_accepted(session, order, reason="the order was cancelled")
     await end_active_visit(session, order.id, status=VisitStatus.cancelled, reason=reason)
     return order
 

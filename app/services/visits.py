@@ -245,6 +245,7 @@ async def reassign(
     await orders.end_active_visit(
         session, order.id, status=VisitStatus.reassigned, reason=reason or "reassigned"
     )
+    await offer_machine.release_accepted(session, order, reason="reassigned by an operator")
     await book(session, order, caregiver.id, actor_id=principal.id, now=now)
     return order
 
@@ -529,6 +530,7 @@ async def withdraw(
         reason=reason,
         values={"caregiver_id": None, "redispatch_count": order.redispatch_count + 1},
     )
+    await offer_machine.release_accepted(session, order, reason="the caregiver withdrew")
     visit.end_reason = reason
     await session.flush()
     return await _view(session, principal, visit, order, now=now)

@@ -62,6 +62,7 @@ def upgrade() -> None:
                 "declined",
                 "expired",
                 "withdrawn",
+                "released",
                 name="status",
                 native_enum=False,
                 create_constraint=True,
