@@ -33,6 +33,7 @@ log = logging.getLogger("doorstep.dispatcher")
 
 ADVISORY_KEY = 0x0D00_5729  # "doorstep dispatcher"
 OUTBOX_CHANNEL = "doorstep_outbox"
+SOS_DEBOUNCE_S = 0.02
 
 # Called after every commit that wrote outbox events, in this process.
 _listeners: set[Callable[[], None]] = set()
@@ -68,6 +69,7 @@ class Dispatcher:
         self.clock = clock
         self.wake = asyncio.Event()
         self.relay_wake = asyncio.Event()
+        self.sos_wake = asyncio.Event()
         self.leading = asyncio.Event()
         self.passes = 0
         self._last_batch = -float("inf")
@@ -80,6 +82,7 @@ class Dispatcher:
         await asyncio.to_thread(warm_up)
         _listeners.add(self.wake.set)
         _listeners.add(self.relay_wake.set)
+        _listeners.add(self.sos_wake.set)
         try:
             while True:
                 try:
@@ -96,6 +99,7 @@ class Dispatcher:
         finally:
             _listeners.discard(self.wake.set)
             _listeners.discard(self.relay_wake.set)
+            _listeners.discard(self.sos_wake.set)
             self.leading.clear()
 
     @contextlib.asynccontextmanager
@@ -123,6 +127,7 @@ class Dispatcher:
         def notified(*_: Any) -> None:
             self.wake.set()
             self.relay_wake.set()
+            self.sos_wake.set()
 
         await conn.add_listener(OUTBOX_CHANNEL, notified)
         try:
@@ -134,18 +139,29 @@ class Dispatcher:
                 conn.terminate()
 
     async def _lead(self, still_leader: Callable[[], bool]) -> None:
-        relay = asyncio.create_task(self._relay(still_leader), name="outbox-relay")
+        helpers = [
+            asyncio.create_task(self._relay(still_leader), name="outbox-relay"),
+            asyncio.create_task(self._emergencies(still_leader), name="emergencies"),
+        ]
         try:
             while still_leader():
-                if relay.done():
-                    relay.result()  # re-raise what stopped it
+                for helper in helpers:
+                    if helper.done():
+                        helper.result()  # re-raise what stopped it
                 self.wake.clear()
+                started = time.monotonic()
                 await self.run_pass()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=self.settings.dispatch_poll_s)
+                # Under a flood of commits, passes would run back to back and starve this
+                # worker's requests: at most one pass per dispatch_min_interval_s.
+                rest = self.settings.dispatch_min_interval_s - (time.monotonic() - started)
+                if rest > 0:
+                    await asyncio.sleep(rest)
         finally:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
         raise ConnectionError("lost the dispatcher's lock connection")
 
     async def _relay(self, still_leader: Callable[[], bool]) -> None:
@@ -158,6 +174,21 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.relay_wake.wait(), timeout=self.settings.stream_poll_s)
 
+    async def _emergencies(self, still_leader: Callable[[], bool]) -> None:
+        """Pending emergencies as soon as they commit, beside the (possibly long) full pass:
+        both lock each order and re-check its status, so they never both offer it."""
+        while still_leader():
+            self.sos_wake.clear()
+            try:
+                await dispatch.Pass(
+                    self.sessionmaker, self.settings, self.clock
+                ).dispatch_emergencies()
+            except Exception:
+                log.exception("emergency dispatch failed; the full pass will retry")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.sos_wake.wait(), timeout=self.settings.dispatch_poll_s)
+            await asyncio.sleep(SOS_DEBOUNCE_S)  # gather a burst of commits into one look
+
     async def relay_pass(self) -> int:
         async with self.sessionmaker() as session, session.begin():
             count = await relay_once(session, now=self.clock())
@@ -168,7 +199,7 @@ class Dispatcher:
     async def run_pass(self) -> dispatch.Tally:
         batch_due = time.monotonic() - self._last_batch >= self.settings.batch_interval_s
         tally = await dispatch.run_once(
-            self.sessionmaker, self.settings, self.clock(), batch_due=batch_due
+            self.sessionmaker, self.settings, self.clock, batch_due=batch_due
         )
         if batch_due:
             self._last_batch = time.monotonic()

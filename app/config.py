@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     dispatcher_enabled: bool = True
     dispatch_poll_s: float = Field(default=1.0, gt=0, le=60)
     dispatch_pass_limit: int = Field(default=200, ge=1)
+    dispatch_min_interval_s: float = Field(default=0.2, ge=0, le=10)
     offer_timeout_s: int = Field(default=60, ge=5)
     emergency_offer_timeout_s: int = Field(default=20, ge=5)
     emergency_offers: int = Field(default=3, ge=1, le=20)

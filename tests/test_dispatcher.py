@@ -433,6 +433,28 @@ class TestPasses:
         assert tally.offered == 1
         assert (await offers_of(client, world.helper))[0]["order_id"] == late["id"]
 
+    async def test_an_offer_carries_the_time_it_was_made_not_when_the_pass_began(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        await on_duty(client, world.nurse)
+        order = await place(client, world)
+        start = datetime.now(UTC)
+        ticks = iter([start] + [start + timedelta(seconds=30)] * 100)  # a slow pass
+
+        await run_once(sessionmaker, settings, lambda: next(ticks))
+
+        async with sessionmaker() as session:
+            offer = await session.scalar(
+                select(Offer).where(Offer.order_id == uuid.UUID(order["id"]))
+            )
+        assert offer is not None
+        assert offer.created_at == start + timedelta(seconds=30)
+        assert offer.deadline == offer.created_at + timedelta(seconds=settings.offer_timeout_s)
+
 
 class TestEmergency:
     async def test_sos_goes_to_several_at_once_and_the_first_accept_wins(

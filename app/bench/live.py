@@ -64,7 +64,7 @@ class Plan:
     workers: int = 2
     concurrency: int = 64
     accept_rate: float = 0.8
-    kill_leader_after_s: float | None = None
+    kill_leader_after_s: float | None = None  # after the last order is placed
     settle_timeout_s: float = 180.0
     seed: int = 7
 
@@ -261,7 +261,9 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def server(settings: Settings, workers: int) -> AsyncIterator[str]:
+async def server(
+    settings: Settings, workers: int, *, dispatcher: bool = True
+) -> AsyncIterator[str]:
     """``doorstep serve --workers N`` in a process group of its own; yields its base URL."""
     port = _free_port()
     env = {
@@ -269,8 +271,9 @@ async def server(settings: Settings, workers: int) -> AsyncIterator[str]:
         "DOORSTEP_ENV": settings.env.value,
         "DOORSTEP_DATABASE_URL": settings.database_url,
         "DOORSTEP_JWT_SECRET": settings.jwt_secret,
-        "DOORSTEP_DISPATCHER_ENABLED": "true",
+        "DOORSTEP_DISPATCHER_ENABLED": "true" if dispatcher else "false",
         "DOORSTEP_DISPATCH_POLL_S": str(settings.dispatch_poll_s),
+        "DOORSTEP_DISPATCH_MIN_INTERVAL_S": str(settings.dispatch_min_interval_s),
         "DOORSTEP_LEADER_RETRY_S": str(settings.leader_retry_s),
         "DOORSTEP_STREAM_POLL_S": str(settings.stream_poll_s),
         "DOORSTEP_DB_POOL_SIZE": str(settings.db_pool_size),
@@ -426,11 +429,12 @@ async def run(settings: Settings, plan: Plan, cast: Cast, engine: AsyncEngine) -
                 asyncio.gather(*(log.opened.wait() for log in streams.values())), timeout=60
             )
 
+            await _place(http, cast, plan, report)
+            # Mid-run: offers and answers still in flight (after the placing, so that the
+            # emergencies' figures measure dispatch, not the takeover).
             killer = None
             if plan.kill_leader_after_s is not None:
                 killer = asyncio.create_task(_kill_leader(engine, plan, report))
-
-            await _place(http, cast, plan, report)
             settled = time.monotonic()
             await _settle(engine, plan, report)
             report.settled_seconds = time.monotonic() - settled

@@ -230,13 +230,13 @@ def live_service(report: Report) -> None:
         dispatch_poll_s=0.5,
         stream_poll_s=0.5,
         leader_retry_s=1.0,
-        db_pool_size=10,
+        db_pool_size=20,
         db_max_overflow=10,
     )
     n = 500 if report.quick else 2000
     plans = {
         "load": live.Plan(orders=n, emergencies=n // 25, caregivers=n // 2),
-        "kill": live.Plan(orders=500, emergencies=20, caregivers=150, kill_leader_after_s=2.0),
+        "kill": live.Plan(orders=500, emergencies=20, caregivers=150, kill_leader_after_s=0.5),
     }
 
     async def one(plan: live.Plan) -> live.Report:

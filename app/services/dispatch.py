@@ -7,10 +7,11 @@ killed at any point and the next one (in this process or another) carries on fro
 committed (DESIGN.md invariant 3). ``now`` is an argument, so tests drive it step by step.
 """
 
+import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -135,13 +136,16 @@ class Pass:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
-        now: datetime,
+        now: datetime | Callable[[], datetime],
         *,
         batch_due: bool = True,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self.now = now
+        # A clock is read again at each step of a long pass: an offer made late in a pass
+        # must carry the time it was made, and its full time to answer.
+        self.clock = now if callable(now) else (lambda: now)
+        self.now = self.clock()
         self.batch_due = batch_due
         self.config = engine_config(settings)
         self.tally = Tally()
@@ -149,7 +153,9 @@ class Pass:
         self.providers: dict[uuid.UUID, uuid.UUID | None] = {}
 
     async def run(self) -> Tally:
+        self.now = self.clock()
         await self.expire_offers()
+        self.now = self.clock()
         await self.flag_no_shows()
         await self.dispatch_pending()
         return self.tally
@@ -253,6 +259,12 @@ class Pass:
             seen.update(o.id for o in page)
             await self._dispatch(page)
 
+    async def dispatch_emergencies(self) -> Tally:
+        """Only the pending emergencies: the dispatcher runs this on every wake-up, beside the
+        full pass, so an SOS never waits for a long pass to end."""
+        await self._dispatch(await self._pending(emergencies=True))
+        return self.tally
+
     async def _pending(
         self,
         *,
@@ -279,6 +291,7 @@ class Pass:
     async def _dispatch(self, pending: list[Order]) -> None:
         if not pending:
             return
+        self.now = self.clock()
         async with self.sessionmaker() as session:
             rounds = dict(
                 (
@@ -348,6 +361,7 @@ class Pass:
                 else:
                     scheduled.append(o)
             for o in single:
+                await asyncio.sleep(0)  # let this worker's requests in between orders
                 await planner.single(o, as_engine[o.id], rounds.get(o.id, 0), offered_before[o.id])
                 # Emergencies go out at once; the rest in batches (one transaction each).
                 if o.priority is Priority.emergency or len(self.queued) >= OFFER_BATCH:
@@ -372,6 +386,7 @@ class Pass:
         batch, self.queued = self.queued, []
         if not batch:
             return
+        self.now = self.clock()
         try:
             async with self.sessionmaker() as session, session.begin():
                 session.info["providers"] = dict(self.providers)
@@ -639,7 +654,7 @@ class Planner:
 async def run_once(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    now: datetime,
+    now: datetime | Callable[[], datetime],
     *,
     batch_due: bool = True,
 ) -> Tally:
