@@ -139,6 +139,11 @@ class TestOffers:
             str(world.helper.id),
             str(world.nurse.id),
         ]
+        # And on the order itself, with the open offer and its deadline.
+        r = await client.get(f"/v1/ops/orders/{order['id']}", headers=world.operator_a.auth)
+        assert [d["id"] for d in r.json()["decisions"]] == [decision["id"]]
+        assert r.json()["offered_to"] == [str(world.helper.id)]
+        assert r.json()["offer_deadline"] is not None
 
     async def test_accept_makes_it_my_visit(
         self,

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from app.models import OrderStatus, Priority
 from app.schemas.common import AwareDatetime, Input, Output
+from app.schemas.offers import DecisionOut
 from app.schemas.people import SeniorProfile
 
 ServiceCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
@@ -144,10 +145,12 @@ class VisitBrief(Output):
 
 
 class OrderDetail(OrderQueueItem):
-    """Operator view: the order, its history, visits, and the senior's contact (audited)."""
+    """Operator view: the order, its history, visits, dispatch decisions with the engine's
+    explanations, and the senior's contact (audited)."""
 
     history: list[HistoryOut]
     visits: list[VisitBrief]
+    decisions: list[DecisionOut]
     senior: SeniorProfile
 
 

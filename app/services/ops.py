@@ -74,5 +74,6 @@ async def order_detail(
         **item.model_dump(),
         history=[HistoryOut.model_validate(h) for h in order.history],
         visits=[VisitBrief.model_validate(v) for v in await visits.order_visits(session, order.id)],
+        decisions=await decisions(session, principal, order.id),
         senior=senior,
     )
