@@ -48,11 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     p_seed.add_argument(
         "--if-empty", action="store_true", help="do nothing if accounts already exist"
     )
-    p_bench = sub.add_parser("bench", help="measure the dispatch engine, write BENCHMARKS.md")
+    p_bench = sub.add_parser(
+        "bench", help="measure the dispatch engine and the live service, write BENCHMARKS.md"
+    )
     p_bench.add_argument(
         "--sections",
-        default="single,update,batch,dayplan",
-        help="comma-separated: single, update, batch, dayplan",
+        default="single,update,batch,dayplan,live",
+        help="comma-separated: single, update, batch, dayplan, live (needs PostgreSQL)",
     )
     p_bench.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     p_bench.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
@@ -87,11 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(sections) - set(SECTIONS)
         if unknown:
             sys.exit(f"bench: unknown sections {sorted(unknown)}; choose from {sorted(SECTIONS)}")
-        command = (
-            "make bench"
-            if not argv and len(sys.argv) <= 1
-            else "doorstep " + " ".join(sys.argv[1:])
-        )
+        given = " ".join(argv if argv is not None else sys.argv[1:])
+        command = "make bench" if given == "bench" else f"doorstep {given}"
         bench(sections, Path(args.out), args.quick, command)
     elif args.command == "create-admin":
         from app.errors import AppError

@@ -235,6 +235,10 @@ def live_service(report: Report) -> None:
     )
     n = 500 if report.quick else 2000
     plans = {
+        # Baseline: nobody on duty, so no offers, answers or caregiver streams: what placing
+        # and dispatching (here: escalating) cost the service without the scripted crowd,
+        # which runs on the same two cores.
+        "alone": live.Plan(orders=n // 2, emergencies=0, caregivers=0),
         "load": live.Plan(orders=n, emergencies=n // 25, caregivers=n // 2),
         "kill": live.Plan(orders=500, emergencies=20, caregivers=150, kill_leader_after_s=0.5),
     }
@@ -255,7 +259,15 @@ def live_service(report: Report) -> None:
             report.note(
                 f"live ({name}, {plan.orders} orders, {plan.caregivers} caregivers): {line}"
             )
-        if name == "load":
+        if name == "alone":
+            report.add(
+                f"live baseline: {plan.orders} orders, no caregivers on duty (all escalate)",
+                "(baseline for the rows below)",
+                f"placed {r.orders_per_s:.0f}/s; every order escalated "
+                f"{r.settled_seconds:.1f} s after the last was placed",
+                None,
+            )
+        elif name == "load":
             report.add(
                 f"live: {plan.orders} orders placed concurrently over HTTP, 2 workers, PostgreSQL",
                 "≥ 500 orders/s placed and dispatched",
