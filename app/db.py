@@ -101,3 +101,29 @@ async def session_scope(
         except BaseException:
             await session.rollback()
             raise
+
+
+async def ensure_database(url: str) -> None:
+    """Create the project's own PostgreSQL database if it is missing (never a shared one);
+    the test suite and the live bench use it. Raises OSError or asyncpg's errors if no server
+    answers."""
+    import asyncpg
+
+    parsed = make_url(url)
+    name = parsed.database
+    if not name or name in {"postgres", "test", "template0", "template1"}:
+        raise ValueError(f"refusing to use the shared database {name!r}")
+    conn = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
+        timeout=10,
+    )
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+    finally:
+        await conn.close()

@@ -15,6 +15,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.bench.live import read_sse
 from app.config import Settings
 from app.dispatch.index import warm_up
 from app.main import create_app
@@ -65,7 +66,7 @@ class Stream:
     """Reads one SSE response: events as dicts (with their id), comments counted."""
 
     def __init__(self, response: Any) -> None:
-        self.lines = response.aiter_lines()
+        self.events = read_sse(response.aiter_lines())
         self.comments = 0
         self.opened: int | None = None
 
@@ -73,20 +74,12 @@ class Stream:
         return await asyncio.wait_for(self._next(), wait)
 
     async def _next(self) -> dict[str, Any]:
-        event: dict[str, Any] = {}
-        async for line in self.lines:
-            if line.startswith(":"):
+        async for event in self.events:
+            if "comment" in event:
                 self.comments += 1
-            elif line.startswith("id: "):
-                event["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                event["type"] = line[7:]
-            elif line.startswith("data: "):
-                event["data"] = json.loads(line[6:])
-            elif line == "" and event.get("type") == "stream.open":
+            elif event["type"] == "stream.open":
                 self.opened = event["id"]
-                event = {}
-            elif line == "" and "type" in event:
+            else:
                 return event
         raise EOFError
 

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import create_engine
 from app.deps import Principal
-from app.models import Account, Offer, OfferStatus, Order, OrderStatus, OutboxEvent, Role
+from app.models import Offer, OfferStatus, Order, OrderStatus, OutboxEvent, Role
 from app.schemas.people import (
     CaregiverIn,
     DistrictIn,
@@ -125,30 +125,6 @@ def summary(values: list[float]) -> str:
         f"p50 {statistics.median(values):.0f}, p95 {pct(values, 95):.0f}, "
         f"p99 {pct(values, 99):.0f} (n={len(values)})"
     )
-
-
-async def ensure_database(url: str) -> None:
-    """Create the project's own database (never a shared one) if it is missing."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or name in {"postgres", "test", "template0", "template1"}:
-        raise ValueError(f"refusing to use the shared database {name!r}")
-    conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database="postgres",
-        timeout=10,
-    )
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 async def reset(settings: Settings) -> None:
@@ -338,6 +314,24 @@ async def leader_pid(engine: AsyncEngine) -> int | None:
     return int(name.split(":", 1)[1]) if name else None
 
 
+async def read_sse(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """Server-Sent Events from a response's lines: each event as ``{"id", "type", "data"}``,
+    each comment (keep-alive) as ``{"comment": text}``."""
+    event: dict[str, Any] = {}
+    async for line in lines:
+        if line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        elif line.startswith("id: "):
+            event["id"] = int(line[4:])
+        elif line.startswith("event: "):
+            event["type"] = line[7:]
+        elif line.startswith("data: "):
+            event["data"] = json.loads(line[6:])
+        elif line == "" and "type" in event:
+            yield event
+            event = {}
+
+
 async def listen(
     http: httpx.AsyncClient,
     token: str,
@@ -353,27 +347,18 @@ async def listen(
             headers["Last-Event-ID"] = str(last)
         try:
             async with http.stream("GET", "/v1/events", headers=headers, timeout=None) as r:
-                event: dict[str, Any] = {}
-                async for line in r.aiter_lines():
-                    if line.startswith("id: "):
-                        event["id"] = int(line[4:])
-                    elif line.startswith("event: "):
-                        event["type"] = line[7:]
-                    elif line.startswith("data: "):
-                        event["data"] = json.loads(line[6:])
-                    elif line == "" and event.get("type") == "stream.open":
-                        last = event["id"]
+                async for event in read_sse(r.aiter_lines()):
+                    if "comment" in event:
+                        continue
+                    last = event["id"]
+                    if event["type"] == "stream.open":
                         log.opened.set()
-                        event = {}
-                    elif line == "" and "id" in event:
-                        got = time.time()
-                        log.ids.append(event["id"])
-                        last = event["id"]
-                        at = datetime.fromisoformat(event["data"]["at"]).timestamp()
-                        log.latency_s.append(got - at)
-                        if on_event is not None:
-                            await on_event(event)
-                        event = {}
+                        continue
+                    log.ids.append(event["id"])
+                    at = datetime.fromisoformat(event["data"]["at"]).timestamp()
+                    log.latency_s.append(time.time() - at)
+                    if on_event is not None:
+                        await on_event(event)
         except (httpx.HTTPError, ValueError):
             pass
         if not stop.is_set():
@@ -391,7 +376,7 @@ async def run(settings: Settings, plan: Plan, cast: Cast, engine: AsyncEngine) -
         limits = httpx.Limits(max_connections=plan.caregivers + plan.concurrency + 20)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
 
-            def answerer(cid: uuid.UUID, token: str) -> Any:
+            def answerer(token: str) -> Any:
                 async def on_event(event: dict[str, Any]) -> None:
                     if event.get("type") != "offer.created":
                         return
@@ -420,7 +405,7 @@ async def run(settings: Settings, plan: Plan, cast: Cast, engine: AsyncEngine) -
             for cid, token in cast.caregivers.items():
                 log = streams.setdefault(str(cid), StreamLog())
                 listeners.append(
-                    asyncio.create_task(listen(http, token, log, answerer(cid, token), stop))
+                    asyncio.create_task(listen(http, token, log, answerer(token), stop))
                 )
             op_log = streams.setdefault("operator", StreamLog())
             listeners.append(asyncio.create_task(listen(http, cast.operator, op_log, None, stop)))
@@ -617,7 +602,6 @@ async def _check(
                 f"the operator's stream got {len(set(streams['operator'].ids))} of "
                 f"{district_events} district events"
             )
-    _ = Account  # the accounts exist only in the database
 
 
 def describe(report: Report, plan: Plan) -> list[str]:

@@ -218,7 +218,7 @@ def live_service(report: Report) -> None:
 
     from app.bench import live
     from app.config import Settings
-    from app.db import create_engine, create_sessionmaker
+    from app.db import create_engine, create_sessionmaker, ensure_database
 
     url = os.environ.get(
         "DOORSTEP_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/doorstep_bench"
@@ -244,7 +244,7 @@ def live_service(report: Report) -> None:
     }
 
     async def one(plan: live.Plan) -> live.Report:
-        await live.ensure_database(url)
+        await ensure_database(url)
         await live.reset(settings)
         engine = create_engine(settings)
         try:

@@ -109,14 +109,30 @@ async def transition(
             "The order was changed by someone else; reload it and try again.",
             code="concurrent_change",
         )
-    # Mirror the UPDATE on the loaded object without marking it dirty (no second write).
+    await _moved(session, order, current, event, changes, at, actor_id, reason, caregiver_id)
+    return order
+
+
+async def _moved(
+    session: AsyncSession,
+    order: Order,
+    current: OrderStatus,
+    event: Event,
+    changes: dict[str, Any],
+    at: datetime,
+    actor_id: uuid.UUID | None,
+    reason: str | None,
+    caregiver_id: uuid.UUID | None,
+) -> None:
+    """After the UPDATE: mirror it on the loaded object (without marking it dirty: no second
+    write), and add the history row and the outbox event."""
     for key, value in changes.items():
         set_committed_value(order, key, value)
     session.add(
         OrderStatusHistory(
             order_id=order.id,
             from_status=current.value,
-            to_status=target.value,
+            to_status=order.status.value,
             event=event.value,
             actor_id=actor_id,
             reason=reason,
@@ -133,7 +149,6 @@ async def transition(
         # audiences (providers, streams) that may not see them; the history keeps them.
         payload={"from": current.value, "event": event.value},
     )
-    return order
 
 
 async def transition_all(
@@ -168,23 +183,6 @@ async def transition_all(
             code="concurrent_change",
         )
     for order in orders:
-        current = order.status
-        for key, value in (("status", target), ("updated_at", at), ("version", order.version + 1)):
-            set_committed_value(order, key, value)
-        session.add(
-            OrderStatusHistory(
-                order_id=order.id,
-                from_status=current.value,
-                to_status=target.value,
-                event=event.value,
-                at=at,
-            )
-        )
-        await events.record(
-            session,
-            type=f"order.{event.value}",
-            order=order,
-            at=at,
-            caregiver_id=caregiver_ids.get(order.id),
-            payload={"from": current.value, "event": event.value},
-        )
+        changes = {"status": target, "updated_at": at, "version": order.version + 1}
+        caregiver_id = caregiver_ids.get(order.id)
+        await _moved(session, order, order.status, event, changes, at, None, None, caregiver_id)
