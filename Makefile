@@ -21,8 +21,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+# The dispatch kernels are compiled here, once per install (numba's cache, next to the code):
+# the service only loads them and never compiles while it runs.
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock $(wildcard app/dispatch/*.py)
 	$(UV) sync --frozen --python "$$(command -v $(PYTHON))"
+	$(BIN)/doorstep warm-up
 	@touch $@
 
 install: $(VENV)/.installed
@@ -33,7 +36,7 @@ migrate: install
 run: install
 	$(BIN)/doorstep migrate
 	$(BIN)/doorstep seed-demo --if-empty
-	$(BIN)/doorstep serve --host $(HOST) --port $(PORT)
+	$(BIN)/doorstep run --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check app tests migrations

@@ -1,4 +1,5 @@
-"""The ``doorstep`` command: serve, migrate, seed-demo, create-admin, bench."""
+"""The ``doorstep`` command: run, serve, dispatcher, warm-up, migrate, seed-demo, create-admin,
+bench."""
 
 import argparse
 import asyncio
@@ -35,6 +36,26 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
+def dispatcher(host: str, port: int, districts: list[str] | None) -> None:
+    import uvicorn
+
+    from app.dispatcher.probe import create_probe_app
+
+    uvicorn.run(create_probe_app(get_settings(), districts=districts), host=host, port=port)
+
+
+def warm_up(everything: bool) -> None:
+    import time
+
+    from app.dispatch.index import compiled_versions, warm_up
+
+    started = time.monotonic()
+    print("compiling the dispatch kernels (once per install; a few minutes on a small machine)")
+    warm_up(dayplan=everything)
+    took = time.monotonic() - started
+    print(f"dispatch kernels ready in {took:.1f} s ({compiled_versions()} compiled versions)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +63,23 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    p_run = sub.add_parser(
+        "run", help="the embedded default: a dispatcher and the API, supervised (make run)"
+    )
+    p_run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    p_run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p_disp = sub.add_parser(
+        "dispatcher", help="dispatch districts (PostgreSQL: any number, shared by districts)"
+    )
+    p_disp.add_argument("--host", help="probe address (default DOORSTEP_DISPATCHER_HOST)")
+    p_disp.add_argument("--port", type=int, help="probe port (default DOORSTEP_DISPATCHER_PORT)")
+    p_disp.add_argument(
+        "--districts", help="comma-separated district codes this process may take (default: any)"
+    )
+    p_warm = sub.add_parser(
+        "warm-up", help="compile the dispatch kernels into numba's cache (make install runs it)"
+    )
+    p_warm.add_argument("--all", action="store_true", help="also the day planner's (bench)")
     p_migrate = sub.add_parser("migrate", help="apply database migrations")
     p_migrate.add_argument("revision", nargs="?", default="head")
     p_seed = sub.add_parser("seed-demo", help="load the demo district (Xi'an, Lianhu)")
@@ -66,7 +104,23 @@ def main(argv: list[str] | None = None) -> None:
     p_admin.add_argument("--name", default="Platform administrator")
     args = parser.parse_args(argv)
 
-    if args.command == "serve":
+    if args.command == "run":
+        from app.supervisor import run
+
+        run(args.host, args.port)
+    elif args.command == "dispatcher":
+        codes = (
+            [c.strip() for c in args.districts.split(",") if c.strip()] if args.districts else None
+        )
+        settings = get_settings()
+        dispatcher(
+            args.host or settings.dispatcher_host,
+            settings.dispatcher_port if args.port is None else args.port,
+            codes,
+        )
+    elif args.command == "warm-up":
+        warm_up(args.all)
+    elif args.command == "serve":
         settings = get_settings()
         if settings.is_sqlite and args.workers > 1:
             sys.exit("SQLite supports one worker; use PostgreSQL for --workers > 1")

@@ -43,8 +43,7 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=20, ge=1)
     page_size_max: int = Field(default=100, ge=1)
 
-    # The dispatcher (one per deployment; on PostgreSQL the advisory lock elects it).
-    dispatcher_enabled: bool = True
+    # The dispatcher (`doorstep dispatcher`; on PostgreSQL one advisory lock per district).
     dispatch_poll_s: float = Field(default=1.0, gt=0, le=60)
     dispatch_pass_limit: int = Field(default=200, ge=1)
     dispatch_min_interval_s: float = Field(default=0.2, ge=0, le=10)
@@ -59,6 +58,13 @@ class Settings(BaseSettings):
     no_show_grace_min: int = Field(default=10, ge=0)
     no_show_redispatch: bool = True
     leader_retry_s: float = Field(default=2.0, gt=0, le=60)
+    # SQLite: how often the dispatcher looks for new outbox events written by the API process.
+    sqlite_watch_s: float = Field(default=0.05, gt=0, le=5)
+    # Offers are written from a plan (snapshot and ranking) no older than this; older is re-planned.
+    plan_max_age_s: float = Field(default=2.0, gt=0, le=60)
+    # The dispatcher's probe server (/healthz, /readyz, /metrics) for `doorstep dispatcher`.
+    dispatcher_host: str = "127.0.0.1"
+    dispatcher_port: int = Field(default=8001, ge=0, le=65535)
 
     # Live events (SSE).
     stream_poll_s: float = Field(default=1.0, gt=0, le=60)

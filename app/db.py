@@ -90,6 +90,14 @@ def create_sessionmaker(
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
+def reader_of(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Read-only sessions on the same engine as ``sessionmaker`` (SQLite: no write lock)."""
+    engine: AsyncEngine = sessionmaker.kw["bind"]
+    return create_sessionmaker(engine, read_only=True)
+
+
 async def session_scope(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
@@ -101,6 +109,13 @@ async def session_scope(
         except BaseException:
             await session.rollback()
             raise
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The plain ``postgresql://`` DSN asyncpg takes, for connections of our own (LISTEN, the
+    dispatcher's locks)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
 
 
 async def ensure_database(url: str) -> None:

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from app.background import Dispatcher
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
@@ -63,12 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_sessionmaker(engine, read_only=True)
-        app.state.dispatcher = None
         app.state.hub = Hub(app.state.read_sessionmaker, settings)
+        # An API worker never dispatches (`doorstep dispatcher` does): nothing here can hold
+        # a request up for a dispatch pass or a compiler.
         tasks = [asyncio.create_task(app.state.hub.run(), name="event-hub")]
-        if settings.dispatcher_enabled:
-            app.state.dispatcher = Dispatcher(app.state.sessionmaker, settings)
-            tasks.append(asyncio.create_task(app.state.dispatcher.run(), name="dispatcher"))
         try:
             yield
         finally:

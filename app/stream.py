@@ -161,7 +161,7 @@ class Hub:
             return None
         import asyncpg
 
-        from app.background import asyncpg_dsn
+        from app.db import asyncpg_dsn
 
         try:
             conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_url))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 import app.security
 from app.config import Settings
 from app.db import Base, create_engine, create_sessionmaker
+from app.dispatch.index import freeze, warm_up
 from app.main import create_app
 from tests.factories import World, build_world
 
@@ -44,9 +45,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    # Tests drive dispatch passes themselves (with their own clock); the ones about the loop
-    # start it explicitly.
-    return Settings(env="test", database_url=DATABASE_URL, dispatcher_enabled=False)
+    # Tests drive dispatch passes themselves (with their own clock); the ones about the
+    # dispatcher process start it explicitly.
+    return Settings(env="test", database_url=DATABASE_URL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_compiling_at_run_time() -> None:
+    """The service compiles its kernels before it serves and never after (DESIGN.md): the
+    whole suite runs with compiling switched off, so any call that would need a new compiled
+    version fails its test instead of stalling a live dispatcher for minutes."""
+    warm_up()
+    freeze()
 
 
 @pytest.fixture(scope="session", autouse=True)

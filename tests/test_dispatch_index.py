@@ -113,3 +113,16 @@ def test_warm_up_runs_every_kernel() -> None:
     from app.dispatch.index import warm_up
 
     warm_up(CONFIG)
+
+
+def test_a_call_that_would_compile_is_refused_after_freeze() -> None:
+    """The suite runs with compiling off (conftest): this is what makes a stray compile fail a
+    test instead of stalling a live dispatcher. A float32 array needs a version never built."""
+    from app.dispatch import kernel
+    from app.dispatch.index import compiled_versions
+
+    before = compiled_versions()
+    odd = np.zeros(1, np.float32)
+    with pytest.raises((TypeError, RuntimeError)):
+        kernel.cell_keys(0.0, 0.0, 1.0, 1.0, 1, 1, odd, odd)
+    assert compiled_versions() == before

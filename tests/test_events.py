@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bench.live import read_sse
 from app.config import Settings
+from app.db import create_engine, create_sessionmaker
 from app.dispatch.index import warm_up
+from app.dispatcher.loop import Dispatcher
 from app.main import create_app
 from app.models import OutboxEvent
 from app.stream import Hub, Subscriber
@@ -37,10 +39,9 @@ def free_port() -> int:
 
 @pytest.fixture
 async def live(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
-    """The whole service on a loopback port, dispatcher included, with quick timers."""
+    """The whole service on a loopback port, a dispatcher beside it, with quick timers."""
     fast = settings.model_copy(
         update={
-            "dispatcher_enabled": True,
             "dispatch_poll_s": 0.2,
             "stream_poll_s": 0.2,
             "stream_keepalive_s": 0.5,
@@ -53,11 +54,16 @@ async def live(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
         uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
+    engine = create_engine(fast)
+    dispatcher = asyncio.create_task(Dispatcher(create_sessionmaker(engine), fast).run())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.02)
     async with AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
         http.app = application  # type: ignore[attr-defined]
         yield http
+    dispatcher.cancel()
+    await asyncio.gather(dispatcher, return_exceptions=True)
+    await engine.dispose()
     server.should_exit = True
     await task
 

@@ -1,59 +1,93 @@
-"""Exactly one dispatcher among several processes on PostgreSQL, and a quick takeover when it
-goes away. (Each Dispatcher here has its own engine and lock connection, as a worker would.)"""
+"""Dispatchers share a city by districts on PostgreSQL: each district is dispatched by exactly
+one process, a dispatcher limited to some districts takes only those, and when a dispatcher goes
+away its districts are taken over within seconds. (Each Dispatcher here has its own engine and
+lock connection, as a process would.)"""
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.background import Dispatcher
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
-from app.dispatch.index import warm_up
+from app.dispatcher.loop import Dispatcher
+from tests.factories import World
 
 pytestmark = pytest.mark.postgres_only
 
 
-async def test_one_leader_and_a_takeover_within_seconds(
-    settings: Settings, engine: AsyncEngine, clean: None
+async def until(check: Callable[[], bool], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.05)
+
+
+async def test_each_district_has_one_dispatcher_and_a_takeover_within_seconds(
+    settings: Settings, engine: AsyncEngine, world: World
 ) -> None:
-    warm_up()
-    fast = settings.model_copy(
-        update={"dispatcher_enabled": True, "leader_retry_s": 0.2, "dispatch_poll_s": 0.2}
-    )
+    fast = settings.model_copy(update={"leader_retry_s": 0.2, "dispatch_poll_s": 0.2})
     engines = [create_engine(fast) for _ in range(3)]
     workers = [Dispatcher(create_sessionmaker(e), fast) for e in engines]
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
-        await asyncio.wait_for(
-            asyncio.wait(
-                [asyncio.create_task(w.leading.wait()) for w in workers],
-                return_when=asyncio.FIRST_COMPLETED,
-            ),
-            timeout=30,
-        )
-        await asyncio.sleep(1.0)  # give the others every chance to (wrongly) lead too
-        leaders = [i for i, w in enumerate(workers) if w.leading.is_set()]
-        assert len(leaders) == 1
-        first = leaders[0]
-        assert workers[first].passes > 0
+        # Both districts (lianhu, beilin) are taken, each by exactly one of the three.
+        await until(lambda: sum(len(w.held) for w in workers) == 2, 30)
+        await asyncio.sleep(1.0)  # give the others every chance to (wrongly) take one too
+        held = [set(w.held.values()) for w in workers]
+        assert sorted(code for h in held for code in h) == ["beilin", "lianhu"]
+        assert all(w.ready.is_set() for w in workers)
+        for w in workers:
+            if w.held:
+                assert w.passes > 0
 
-        # The leader goes away (its lock connection closes with it).
+        # A dispatcher goes away (its lock connection closes with it): its districts move.
+        first = next(i for i, w in enumerate(workers) if w.held)
+        lost = set(workers[first].held.values())
         started = time.monotonic()
         tasks[first].cancel()
         await asyncio.gather(tasks[first], return_exceptions=True)
         others = [w for i, w in enumerate(workers) if i != first]
-        await asyncio.wait_for(
-            asyncio.wait(
-                [asyncio.create_task(w.leading.wait()) for w in others],
-                return_when=asyncio.FIRST_COMPLETED,
-            ),
-            timeout=10,
-        )
-        took = time.monotonic() - started
-        assert sum(w.leading.is_set() for w in others) == 1
-        assert took < 5
+        await until(lambda: {c for w in others for c in w.held.values()} >= lost, 10)
+        assert time.monotonic() - started < 5
+        assert sorted(c for w in others for c in w.held.values()) == ["beilin", "lianhu"]
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for e in engines:
+            await e.dispose()
+
+
+async def test_a_dispatcher_takes_only_the_districts_it_was_given(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    fast = settings.model_copy(update={"leader_retry_s": 0.2, "dispatch_poll_s": 0.2})
+    engines = [create_engine(fast) for _ in range(2)]
+    only_beilin = Dispatcher(create_sessionmaker(engines[0]), fast, districts=["beilin"])
+    anything = Dispatcher(create_sessionmaker(engines[1]), fast)
+    tasks = [asyncio.create_task(only_beilin.run())]
+    try:
+        await until(lambda: only_beilin.ready.is_set(), 30)
+        assert set(only_beilin.held.values()) == {"beilin"}
+        # lianhu stays free for a dispatcher that may take it.
+        tasks.append(asyncio.create_task(anything.run()))
+        await until(lambda: set(anything.held.values()) == {"lianhu"}, 30)
+        async with sessionmaker() as session:
+            names = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND a.application_name LIKE 'doorstep-dispatcher:%'"
+                    )
+                )
+            ).scalar_one()
+        assert names == 2  # one lock per district, visible to an operator
     finally:
         for t in tasks:
             t.cancel()

@@ -237,17 +237,15 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def server(
-    settings: Settings, workers: int, *, dispatcher: bool = True
-) -> AsyncIterator[str]:
-    """``doorstep serve --workers N`` in a process group of its own; yields its base URL."""
-    port = _free_port()
+async def server(settings: Settings, workers: int, *, dispatchers: int = 2) -> AsyncIterator[str]:
+    """``doorstep serve --workers N`` and ``dispatchers`` times ``doorstep dispatcher`` (they share
+    the districts; one holds each, the others stand by), each process in a group of its own;
+    yields the API's base URL once every one of them is ready."""
     env = {
         **os.environ,
         "DOORSTEP_ENV": settings.env.value,
         "DOORSTEP_DATABASE_URL": settings.database_url,
         "DOORSTEP_JWT_SECRET": settings.jwt_secret,
-        "DOORSTEP_DISPATCHER_ENABLED": "true" if dispatcher else "false",
         "DOORSTEP_DISPATCH_POLL_S": str(settings.dispatch_poll_s),
         "DOORSTEP_DISPATCH_MIN_INTERVAL_S": str(settings.dispatch_min_interval_s),
         "DOORSTEP_LEADER_RETRY_S": str(settings.leader_retry_s),
@@ -255,53 +253,62 @@ async def server(
         "DOORSTEP_DB_POOL_SIZE": str(settings.db_pool_size),
         "DOORSTEP_DB_MAX_OVERFLOW": str(settings.db_max_overflow),
     }
-    # The server's log goes to a file (a pipe nobody reads would fill and stall it).
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(  # noqa: S603, ASYNC220 (starts it and returns at once)
-        [
-            sys.executable,
-            "-c",
-            "from app.cli import main; main()",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
+    port = _free_port()
+    commands = [["serve", "--port", str(port), "--workers", str(workers)]]
+    probes = [port]
+    for _ in range(dispatchers):
+        probes.append(_free_port())
+        commands.append(["dispatcher", "--port", str(probes[-1])])
+    # Each process's log goes to a file (a pipe nobody reads would fill and stall it).
+    logs = [tempfile.TemporaryFile("w+") for _ in commands]  # noqa: SIM115 (closed below)
+    procs = [
+        subprocess.Popen(  # noqa: S603, ASYNC220 (starts it and returns at once)
+            [
+                sys.executable,
+                "-c",
+                "from app.cli import main; main()",
+                *args,
+                "--host",
+                "127.0.0.1",
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        for args, log in zip(commands, logs, strict=True)
+    ]
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=2) as http:
-            for _ in range(600):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                if proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"the server exited: {log.read()[-2000:]}")
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the server did not become ready")
-        yield base
+        async with httpx.AsyncClient(timeout=2) as http:
+            for probe, proc, log, args in zip(probes, procs, logs, commands, strict=True):
+                for _ in range(3000):
+                    with contextlib.suppress(httpx.HTTPError):
+                        r = await http.get(f"http://127.0.0.1:{probe}/readyz")
+                        if r.status_code == 200:
+                            break
+                    if proc.poll() is not None:
+                        log.seek(0)
+                        raise RuntimeError(f"{args[0]} exited: {log.read()[-2000:]}")
+                    await asyncio.sleep(0.1)
+                else:
+                    raise RuntimeError(f"{args[0]} did not become ready")
+        yield f"http://127.0.0.1:{port}"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.to_thread(proc.wait, 20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.to_thread(proc.wait)
-        log.close()
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                await asyncio.to_thread(proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                await asyncio.to_thread(proc.wait)
+        for log in logs:
+            log.close()
 
 
 async def leader_pid(engine: AsyncEngine) -> int | None:
-    """The OS pid of the worker holding the dispatcher's lock (its connection is named so)."""
+    """The OS pid of a dispatcher holding a district's lock (its connection is named so)."""
     async with engine.connect() as conn:
         name = await conn.scalar(
             text(

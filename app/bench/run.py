@@ -226,7 +226,6 @@ def live_service(report: Report) -> None:
     settings = Settings(
         env="test",
         database_url=url,
-        dispatcher_enabled=False,  # this process only loads and checks
         dispatch_poll_s=0.5,
         stream_poll_s=0.5,
         leader_retry_s=1.0,

@@ -57,10 +57,11 @@ def excluded(counts: list[int]) -> dict[Exclusion, int]:
 
 
 _CODED = tuple((CODE[reason], reason) for reason in REASONS)
+# Writable, like every other array the kernels get: numba compiles a separate version for a
+# read-only array, and the service compiles nothing at run time (``index.freeze``). Being empty,
+# they cannot be written to anyway.
 NO_ROWS = np.zeros(0, np.int64)
 NO_COUNTS = np.zeros(0, np.float64)
-NO_ROWS.flags.writeable = False
-NO_COUNTS.flags.writeable = False
 
 
 def _rows(rows: list[int]) -> Ints:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numba
 import numpy as np
+from numba.core.registry import CPUDispatcher
 from numpy.typing import NDArray
 
 from app.dispatch import kernel
@@ -102,8 +103,16 @@ class FleetIndex:
 
     def _keys(self, lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.int64]:
         lat0, lon0, cell_lat, cell_lon, height, width = self._shape
+        # Contiguous always (a column of the fleet is a strided view): one compiled version.
         keys: NDArray[np.int64] = kernel.cell_keys(
-            lat0, lon0, cell_lat, cell_lon, height, width, lat, lon
+            lat0,
+            lon0,
+            cell_lat,
+            cell_lon,
+            height,
+            width,
+            np.ascontiguousarray(lat),
+            np.ascontiguousarray(lon),
         )
         return keys
 
@@ -235,11 +244,12 @@ class FleetIndex:
         )
 
 
-def warm_up(config: DispatchConfig | None = None) -> None:
-    """Compile (or load from the on-disk cache) every kernel the engine runs, so the first
-    real order does not wait for numba: at start-up, and when building the image."""
+def warm_up(config: DispatchConfig | None = None, *, dayplan: bool = False) -> None:
+    """Compile (or load from numba's on-disk cache) every kernel the live dispatcher runs, each
+    in the one version the service calls: at install (``doorstep warm-up``), when building the
+    image, and when a dispatcher starts (then it only loads, about 2 s). ``dayplan``: the day
+    planner's kernels too (the bench and the simulator use them; the live service does not)."""
     from app.dispatch.batch import solve
-    from app.dispatch.dayplan import plan
     from app.dispatch.model import Booking, Priority
 
     config = config or DispatchConfig()
@@ -265,11 +275,36 @@ def warm_up(config: DispatchConfig | None = None) -> None:
             duration_s=600.0,
             window_start=now + 60,
             window_end=now + 3000,
+            preferred=frozenset({1}),
         ),
     ]
     index.rank(orders[0], now)
+    index.rank(orders[1], now, limit=1, taken=index.rows([0]))
     index.fleet.rank(orders[0], now)
     solve(orders, index, now, config)
     index.everyone(orders, now)
     index.move(index.rows([0]), np.array([0.0]), np.array([0.0]), now)
-    plan(orders, fleet, now, config, rounds=1)
+    if dayplan:
+        from app.dispatch.dayplan import plan
+
+        plan(orders, fleet, now, config, rounds=1)
+
+
+def kernels() -> list[CPUDispatcher]:
+    """Every compiled function of ``kernel``."""
+    return [f for f in vars(kernel).values() if isinstance(f, CPUDispatcher)]
+
+
+def freeze() -> None:
+    """After ``warm_up``: a call that would need a new compiled version raises instead of
+    compiling (which takes minutes on a small machine and holds the GIL meanwhile). The
+    service passes every kernel the same array types, so this never fires; a test runs the
+    whole suite frozen to prove it."""
+    for f in kernels():
+        if f.signatures:
+            f.disable_compile()
+
+
+def compiled_versions() -> int:
+    """How many compiled versions the kernels hold (it must not grow after ``freeze``)."""
+    return sum(len(f.signatures) for f in kernels())

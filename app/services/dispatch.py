@@ -11,13 +11,13 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, case, func, literal, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -139,8 +139,11 @@ class Pass:
         now: datetime | Callable[[], datetime],
         *,
         batch_due: bool = True,
+        districts: Collection[uuid.UUID] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        # Only these districts' orders (the ones this dispatcher holds); None: every district.
+        self.districts = list(districts) if districts is not None else None
         self.settings = settings
         # A clock is read again at each step of a long pass: an offer made late in a pass
         # must carry the time it was made, and its full time to answer.
@@ -160,16 +163,20 @@ class Pass:
         await self.dispatch_pending()
         return self.tally
 
+    def _in_districts(self) -> ColumnElement[bool]:
+        return true() if self.districts is None else Order.district_id.in_(self.districts)
+
     # -- offers past their deadline ------------------------------------------------------
     async def expire_offers(self) -> None:
         async with self.sessionmaker() as session:
-            due = (
-                await session.scalars(
-                    select(Offer.order_id)
-                    .where(Offer.status == OfferStatus.open, Offer.deadline <= self.now)
-                    .distinct()
+            stmt = select(Offer.order_id).where(
+                Offer.status == OfferStatus.open, Offer.deadline <= self.now
+            )
+            if self.districts is not None:
+                stmt = stmt.join(Order, Order.id == Offer.order_id).where(
+                    Order.district_id.in_(self.districts)
                 )
-            ).all()
+            due = (await session.scalars(stmt.distinct())).all()
         for order_id in due:
             async with self.sessionmaker() as session, session.begin():
                 order = await offer_machine.lock_order(session, order_id)
@@ -189,6 +196,7 @@ class Pass:
                         Order.status == OrderStatus.assigned,
                         # Flagged already, for this visit (a re-dispatched order may be late again).
                         Order.no_show_at.is_(None) | (Order.no_show_at < Visit.assigned_at),
+                        self._in_districts(),
                     )
                 )
             ).all()
@@ -275,6 +283,7 @@ class Pass:
         stmt = select(Order).where(
             Order.status == OrderStatus.pending,
             Order.asap | (Order.window_start <= horizon),
+            self._in_districts(),
         )
         if emergencies:
             stmt = stmt.where(Order.priority == Priority.emergency)
@@ -657,6 +666,8 @@ async def run_once(
     now: datetime | Callable[[], datetime],
     *,
     batch_due: bool = True,
+    districts: Collection[uuid.UUID] | None = None,
 ) -> Tally:
-    """One full pass (the dispatcher loop calls this; tests call it with their own clock)."""
-    return await Pass(sessionmaker, settings, now, batch_due=batch_due).run()
+    """One full pass over ``districts`` (None: all); the dispatcher loop calls this, tests
+    call it with their own clock."""
+    return await Pass(sessionmaker, settings, now, batch_due=batch_due, districts=districts).run()
