@@ -2,28 +2,39 @@
 
 Everything is created through the real services (so history rows, outbox events and audit rows
 are written as in production) in one transaction, from ``random.Random(2026)``: the same data
-on every run, placed relative to the current time so that shifts and orders are live.
+on every run, placed relative to the seeding instant (``now``) so that shifts and orders are live.
+
+The caregivers work in rosters (``ROSTERS``) round the clock, so that the demo dispatches at any
+hour; ``refresh_demo`` (run by ``seed-demo`` whenever the demo exists, so on every ``make run``)
+tops the rosters up to 48 h ahead and brings crews on or off duty by who is in shift now.
 """
 
 import random
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Principal
+from app.dispatch.geo import haversine_m
 from app.models import (
     Account,
     Caregiver,
     District,
     Gender,
     Order,
+    Provider,
     Role,
     Senior,
+    Shift,
+    Visit,
     VisitStatus,
 )
 from app.schemas.orders import OrderIn
@@ -43,8 +54,10 @@ from app.services import accounts, orders, visits
 DEMO_PASSWORD = "doorstep-demo"  # noqa: S105 (documented in the README; demo data only)
 SEED = 2026
 DISTRICT = DistrictIn(code="lianhu", name="Lianhu District", city="Xi'an")
-# China has kept UTC+8 without daylight saving since 1991: a fixed offset needs no tz database.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+# Every local time of the demo (shift hours, "today", certificate dates) is in this zone. It is
+# the demo district's zone until districts carry their own (District.time_zone): then read it
+# from the district instead of this constant.
+DEMO_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 # Where the demo's homes are: (lat_min, lat_max, lon_min, lon_max) inside Lianhu District.
 BOUNDS = (34.255, 34.285, 108.88, 108.95)
 N_CAREGIVERS = 40
@@ -142,7 +155,55 @@ ALL_SKILLS = (
     "first_aid",
 )
 NO_CERTIFICATE = {"housekeeping", "escort"}  # usually held without a dated certificate
-SHIFT_HOURS = ((7, 15), (8, 16), (8, 18), (9, 17), (12, 20), (13, 21))
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A daily shift: from ``start_hour`` (district time) for ``hours``."""
+
+    name: str
+    start_hour: int
+    hours: int
+
+    def fits(self, shift: Shift) -> bool:
+        """Whether ``shift`` is one of this roster's (how a refresh knows who works which)."""
+        start = shift.starts_at.astimezone(DEMO_TIME_ZONE)
+        return (start.hour, start.minute, start.second) == (self.start_hour, 0, 0) and (
+            shift.ends_at - shift.starts_at == timedelta(hours=self.hours)
+        )
+
+
+# Three crews whose 12 h shifts overlap by 4 h at each handover: at every instant a crew that
+# came on at most 8 h ago has 4 h of shift left, more than the longest service (a 3 h hospital
+# escort) plus the travel across the district. So any service can be dispatched at any hour,
+# though a caregiver is on duty only while in shift. (8 h crews meeting end to end could not
+# take a 1 h bath ten minutes before a handover: the crew going off has no room for it, and the
+# crew coming on is not on duty yet.)
+CREWS = (Roster("day", 7, 12), Roster("evening", 15, 12), Roster("night", 23, 12))
+# The README's two caregivers are on call round the clock (one shift a day, handing over to
+# the next at 05:00, the quietest hour), so the walk-through finds them at any time. Shifts of
+# one caregiver never overlap, as an operator's POST .../shifts also requires.
+ON_CALL = Roster("on call", 5, 24)
+ROSTERS = (*CREWS, ON_CALL)
+# How far ahead the rosters reach after seeding or a refresh.
+ROSTER_AHEAD = timedelta(hours=48)
+# Seeded shifts reach back this far (the seeded orders' history goes back 5 h).
+ROSTER_BEHIND = timedelta(hours=12)
+# Every crew holds each skill at least this often, with a certificate valid for months to come
+# and a service radius that reaches the whole district (see ``_duty_position``).
+COVER_PER_CREW = 2
+COVER_RADIUS_M = 5000
+COVER_VALID = timedelta(days=60)
+# A caregiver on duty stands near a neighbourhood from which every neighbourhood centre lies
+# this much within their service radius (room for where homes and the caregiver sit around
+# the centres), when their radius allows one.
+REACH_MARGIN_M = 1200.0
+# A position reported this recently is left as it is by a refresh (the seeded ones are at most
+# 10 min old); older ones of caregivers on duty are brought up to now.
+FRESH_POSITION = timedelta(minutes=10)
+# Fixed on-duty spots for the README's caregivers: Zhang Min near Taoyuan Road reaches all of
+# Lianhu within her 5 km; Liu Jianjun works around Tumen.
+DEMO_POSITIONS = {DEMO_CAREGIVERS[0]: (34.2641, 108.9031), DEMO_CAREGIVERS[1]: (34.2618, 108.8941)}
 
 
 def _as_principal(account: Account) -> Principal:
@@ -165,16 +226,56 @@ def _point(rng: random.Random, hood: Neighbourhood) -> tuple[float, float]:
     return round(lat, 6), round(lon, 6)
 
 
+def _reach_m(hood: Neighbourhood) -> float:
+    """How far the farthest neighbourhood centre is from this one's."""
+    return max(haversine_m(hood.lat, hood.lon, h.lat, h.lon) for h in NEIGHBOURHOODS)
+
+
+REACH_M = {hood.name: _reach_m(hood) for hood in NEIGHBOURHOODS}
+
+
+def _duty_position(rng: random.Random, radius_m: int) -> tuple[float, float]:
+    """Where a caregiver comes on duty: near a neighbourhood from which their radius reaches
+    every neighbourhood, if it can; else near any (a short radius serves its own corner)."""
+    hoods = [h for h in NEIGHBOURHOODS if REACH_M[h.name] + REACH_MARGIN_M <= radius_m]
+    return _point(rng, rng.choice(hoods or NEIGHBOURHOODS))
+
+
+def _local_date(at: datetime) -> date:
+    return at.astimezone(DEMO_TIME_ZONE).date()
+
+
 def _local(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
+    return datetime.combine(day, time(hour), DEMO_TIME_ZONE).astimezone(UTC)
 
 
-def _shifts(rng: random.Random, today: date) -> list[ShiftIn]:
-    start, end = rng.choice(SHIFT_HOURS)
-    days = [today, today + timedelta(days=1)]
-    if rng.random() < 0.1:  # a few work only one of the two days
-        days = [rng.choice(days)]
-    return [ShiftIn(starts_at=_local(d, start), ends_at=_local(d, end)) for d in days]
+def _roster_shifts(
+    rosters: Iterable[Roster], now: datetime, *, ending_after: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The rosters' shifts that end after ``ending_after`` and start on a local day from
+    yesterday through the day ``ROSTER_AHEAD`` from now: whole days, so that ``now`` through
+    ``now + ROSTER_AHEAD`` is always covered, and a second refresh on the same day adds none."""
+    first = _local_date(now) - timedelta(days=1)
+    days = (_local_date(now + ROSTER_AHEAD) - first).days + 1
+    out = []
+    for roster in rosters:
+        for n in range(days):
+            starts = _local(first + timedelta(days=n), roster.start_hour)
+            ends = starts + timedelta(hours=roster.hours)
+            if ends > ending_after:
+                out.append((starts, ends))
+    return sorted(out)
+
+
+def _seed_shifts(roster: Roster, now: datetime) -> list[ShiftIn]:
+    return [
+        ShiftIn(starts_at=starts, ends_at=ends)
+        for starts, ends in _roster_shifts([roster], now, ending_after=now - ROSTER_BEHIND)
+    ]
+
+
+def _in_shift(shifts: Iterable[Shift], now: datetime) -> bool:
+    return any(s.starts_at <= now < s.ends_at for s in shifts)
 
 
 def _skills(rng: random.Random, today: date, expired: bool) -> list[SkillIn]:
@@ -195,8 +296,14 @@ def _skills(rng: random.Random, today: date, expired: bool) -> list[SkillIn]:
 
 
 def _caregiver_in(
-    rng: random.Random, index: int, provider_ids: list[uuid.UUID], today: date, used: set[str]
+    rng: random.Random,
+    index: int,
+    provider_ids: list[uuid.UUID],
+    used: set[str],
+    crew: Roster,
+    now: datetime,
 ) -> CaregiverIn:
+    today = _local_date(now)
     gender = Gender.female if rng.random() < 0.7 else Gender.male
     given = rng.choice(YOUNG_FEMALE if gender is Gender.female else YOUNG_MALE)
     languages = ["zh"]
@@ -214,16 +321,45 @@ def _caregiver_in(
         service_radius_m=rng.choice((2000, 3000, 3000, 5000, 5000, 8000)),
         daily_visit_cap=rng.randint(5, 10),
         skills=_skills(rng, today, expired=rng.random() < 0.12),
-        shifts=_shifts(rng, today),
+        shifts=_seed_shifts(crew, now),
     )
 
 
-def _demo_caregivers(provider_ids: list[uuid.UUID], today: date) -> list[CaregiverIn]:
-    """Two known caregivers for the README: one who can do everything, one with a lapsed cert."""
-    shifts = [
-        ShiftIn(starts_at=_local(d, 8), ends_at=_local(d, 18))
-        for d in (today, today + timedelta(days=1))
-    ]
+def _valid_for_months(skill: SkillIn, today: date) -> bool:
+    expires = skill.certificate_expires_on
+    return (expires is None and skill.skill in NO_CERTIFICATE) or (
+        expires is not None and expires > today + COVER_VALID
+    )
+
+
+def _covers(caregiver: CaregiverIn, skill: str, today: date) -> bool:
+    """Holds ``skill`` for months to come, with a radius that reaches the whole district."""
+    return caregiver.service_radius_m >= COVER_RADIUS_M and any(
+        s.skill == skill and _valid_for_months(s, today) for s in caregiver.skills
+    )
+
+
+def _cover_every_skill(crew: Sequence[CaregiverIn], today: date) -> None:
+    """Make sure the crew holds every skill ``COVER_PER_CREW`` times, with a wide radius and a
+    certificate valid for months: so every service can be dispatched whichever crew is on.
+    The random draw does that nearly always; where it does not, the crew's widest-reaching
+    members who lack the skill learn it (their radius widened to ``COVER_RADIUS_M`` if short)."""
+    widest_first = sorted(crew, key=lambda c: -c.service_radius_m)  # stable: deterministic
+    for name in ALL_SKILLS:
+        missing = COVER_PER_CREW - sum(_covers(c, name, today) for c in crew)
+        lacking = [c for c in widest_first if not _covers(c, name, today)]
+        for caregiver in lacking[: max(missing, 0)]:
+            caregiver.service_radius_m = max(caregiver.service_radius_m, COVER_RADIUS_M)
+            caregiver.skills = [s for s in caregiver.skills if s.skill != name] + [
+                SkillIn(skill=name, certificate_expires_on=today + timedelta(days=365))
+            ]
+
+
+def _demo_caregivers(provider_ids: list[uuid.UUID], now: datetime) -> list[CaregiverIn]:
+    """Two known caregivers for the README, on call round the clock: one who can do
+    everything, one with a lapsed bathing certificate."""
+    today = _local_date(now)
+    shifts = _seed_shifts(ON_CALL, now)
     valid = today + timedelta(days=720)
     return [
         CaregiverIn(
@@ -328,11 +464,12 @@ def _senior_in(
 
 
 def _place_on_duty(rng: random.Random, caregivers: list[Caregiver], now: datetime) -> None:
-    """Those whose shift is on now are on duty with a fresh position somewhere in the district."""
+    """Those whose shift is on now are on duty with a fresh position (see ``_duty_position``)."""
     for caregiver in caregivers:
         # Draw for everyone, so the time of day never changes what the generator yields next.
-        (lat, lon), age = _point(rng, rng.choice(NEIGHBOURHOODS)), rng.randint(20, 600)
-        if any(s.starts_at <= now < s.ends_at for s in caregiver.shifts):
+        (lat, lon), age = _duty_position(rng, caregiver.service_radius_m), rng.randint(20, 600)
+        lat, lon = DEMO_POSITIONS.get(caregiver.phone, (lat, lon))
+        if _in_shift(caregiver.shifts, now):
             caregiver.lat, caregiver.lon = lat, lon
             caregiver.position_at = now - timedelta(seconds=age)
             caregiver.on_duty = True
@@ -356,20 +493,30 @@ class _Orders:
         self.free = caregivers[len(DEMO_CAREGIVERS) :]
         self.today = today
 
-    def pick(self, skill: str | None) -> Caregiver:
-        """The next free caregiver whose certificate for ``skill`` is valid for days to come."""
-        for caregiver in self.free:
-            if skill is None or any(
+    def pick(self, skill: str | None, starts: datetime, ends: datetime) -> Caregiver:
+        """The next free caregiver whose certificate for ``skill`` is valid for days to come,
+        one in shift for the whole visit if there is one (as the duty desk would choose)."""
+        able = [
+            c
+            for c in self.free
+            if skill is None
+            or any(
                 s.skill == skill
                 and (
                     s.certificate_expires_on is None
                     or s.certificate_expires_on > self.today + timedelta(days=2)
                 )
-                for s in caregiver.skills
-            ):
-                self.free.remove(caregiver)
-                return caregiver
-        raise RuntimeError(f"no free demo caregiver with {skill!r}")
+                for s in c.skills
+            )
+        ]
+        if not able:
+            raise RuntimeError(f"no free demo caregiver with {skill!r}")
+        in_shift = (
+            c for c in able if any(s.starts_at <= starts and ends <= s.ends_at for s in c.shifts)
+        )
+        caregiver = next(in_shift, able[0])
+        self.free.remove(caregiver)
+        return caregiver
 
     async def place(
         self, senior: Senior, service: str, at: datetime, **window: datetime
@@ -389,7 +536,9 @@ class _Orders:
         self, order_id: uuid.UUID, skill: str | None, at: datetime
     ) -> tuple[Caregiver, uuid.UUID]:
         """Assign by hand; returns the caregiver and the visit."""
-        caregiver = self.pick(skill)
+        order = await self.session.get(Order, order_id)
+        assert order is not None
+        caregiver = self.pick(skill, *visits.slot(order, at))
         await visits.assign(
             self.session,
             self.operator,
@@ -452,7 +601,7 @@ async def _orders(
     now: datetime,
 ) -> None:
     """Orders in every state a demo can show (escalation needs the dispatcher: none yet)."""
-    today = now.astimezone(SHANGHAI).date()
+    today = _local_date(now)
     tomorrow = today + timedelta(days=1)
     flow = _Orders(session, settings, operator, caregivers, today)
     h, m = timedelta(hours=1), timedelta(minutes=1)
@@ -568,7 +717,6 @@ async def _load(session: AsyncSession, settings: Settings, now: datetime) -> str
     password_hash = await hash_password(DEMO_PASSWORD)
     # Never the global random: the demo is the same on every run.
     rng = random.Random(SEED)  # noqa: S311 (demo data, not secrets)
-    today = now.astimezone(SHANGHAI).date()
     used = set(DEMO_CAREGIVERS) | set(DEMO_SENIORS)
 
     district = await accounts.create_district(session, DISTRICT)
@@ -601,10 +749,17 @@ async def _load(session: AsyncSession, settings: Settings, now: datetime) -> str
         )
         provider_ids.append(provider.id)
 
-    caregiver_data = _demo_caregivers(provider_ids, today) + [
-        _caregiver_in(rng, i, provider_ids, today, used)
-        for i in range(len(DEMO_CAREGIVERS), N_CAREGIVERS)
+    indices = range(len(DEMO_CAREGIVERS), N_CAREGIVERS)
+    crews = [CREWS[i % len(CREWS)] for i in indices]
+    crew_data = [
+        _caregiver_in(rng, i, provider_ids, used, crew, now)
+        for i, crew in zip(indices, crews, strict=True)
     ]
+    for crew in CREWS:
+        _cover_every_skill(
+            [c for c, of in zip(crew_data, crews, strict=True) if of is crew], _local_date(now)
+        )
+    caregiver_data = _demo_caregivers(provider_ids, now) + crew_data
     caregivers = [
         await accounts.create_caregiver(session, operator, c, password_hash=password_hash)
         for c in caregiver_data
@@ -629,7 +784,9 @@ async def _load(session: AsyncSession, settings: Settings, now: datetime) -> str
         seniors.append(senior)
 
     await _orders(session, settings, operator, seniors, caregivers, now)
-    await session.flush()
+    # The seeded visits put their caregivers on duty where they checked in, hours ago some of
+    # them: duty and positions follow the shifts now, as on every later start.
+    await _refresh(session, district, now)
 
     counts = dict(
         (
@@ -647,21 +804,145 @@ async def _load(session: AsyncSession, settings: Settings, now: datetime) -> str
             f"Loaded the demo district {DISTRICT.name} ({DISTRICT.city}): 1 admin, 1 operator, "
             f"{len(PROVIDERS)} providers, {len(caregivers)} caregivers ({on_duty} on duty now), "
             f"{len(seniors)} seniors, {sum(counts.values())} orders ({by_status}).",
+            _rosters(_roster_end(caregivers)),
             _logins(keys),
         ]
     )
 
 
-async def seed_demo(settings: Settings, *, if_empty: bool) -> str:
-    """Load the demo district in one transaction; returns what was done and the demo log-ins."""
-    now = datetime.now(UTC)
+def _rosters(until: datetime | None) -> str:
+    crews = ", ".join(f"{r.name} {r.start_hour:02d}:00 for {r.hours} h" for r in ROSTERS)
+    end = "none" if until is None else f"{until.astimezone(DEMO_TIME_ZONE):%Y-%m-%d %H:%M}"
+    return (
+        f"Shifts round the clock ({DEMO_TIME_ZONE.key} time): {crews}; they run to {end} and "
+        "are topped up whenever seed-demo runs again (make run does on every start)."
+    )
+
+
+def _roster_end(caregivers: Iterable[Caregiver]) -> datetime | None:
+    """When the last shift of anyone on a demo roster ends (shifts must be loaded)."""
+    ends = [s.ends_at for c in caregivers for s in c.shifts if any(r.fits(s) for r in ROSTERS)]
+    return max(ends, default=None)
+
+
+async def _demo_district(session: AsyncSession) -> District | None:
+    """The demo district, known by its code; nothing else is ever refreshed."""
+    return await session.scalar(select(District).where(District.code == DISTRICT.code))
+
+
+async def _refresh(session: AsyncSession, district: District, now: datetime) -> str:
+    """Top the demo rosters up to ``ROSTER_AHEAD`` from now and put the district's caregivers
+    on or off duty by whether they are in shift now; returns what was done.
+
+    Only caregivers of ``district`` who work a demo roster (one of their shifts fits one of
+    ``ROSTERS``) are touched, and of them only duty, position and new shifts: a caregiver an
+    operator added, shifts an operator added (no roster shift is added where one overlaps),
+    skills, accounts and orders stay as they are. Whoever has a visit in progress stays on
+    duty. An on-duty position keeps its place (a check-in at a door stays there); if it is older
+    than ``FRESH_POSITION`` its time becomes ``now``: nobody's phone reports in the demo, and
+    the dispatcher passes over a position older than 30 min for ASAP orders. Running it again
+    at once changes nothing; within the same local day it adds no shifts.
+    """
+    caregivers = (
+        await session.scalars(
+            select(Caregiver)
+            .join(Provider, Provider.id == Caregiver.provider_id)
+            .where(Provider.district_id == district.id)
+            .options(selectinload(Caregiver.shifts))
+            .order_by(Caregiver.phone)
+        )
+    ).all()
+    working = set(
+        (
+            await session.scalars(
+                select(Visit.caregiver_id).where(
+                    Visit.caregiver_id.in_([c.id for c in caregivers]),
+                    Visit.status == VisitStatus.in_progress,
+                )
+            )
+        ).all()
+    )
+    added = came = went = refreshed = on_duty = 0
+    until: datetime | None = None
+    for caregiver in caregivers:
+        rosters = [r for r in ROSTERS if any(r.fits(s) for s in caregiver.shifts)]
+        if not rosters:
+            continue
+        have = [(s.starts_at, s.ends_at) for s in caregiver.shifts]
+        for starts, ends in _roster_shifts(rosters, now, ending_after=now):
+            if not any(a < ends and starts < b for a, b in have):
+                session.add(Shift(caregiver_id=caregiver.id, starts_at=starts, ends_at=ends))
+                have.append((starts, ends))
+                added += 1
+        last = max(ends for _, ends in have)
+        until = last if until is None else max(until, last)
+        if caregiver.id in working or any(a <= now < b for a, b in have):
+            on_duty += 1
+            if not caregiver.on_duty:
+                caregiver.on_duty, came = True, came + 1
+            if caregiver.lat is None or caregiver.lon is None:
+                rng = random.Random(f"{SEED}:{caregiver.phone}")  # noqa: S311 (demo data)
+                drawn = _duty_position(rng, caregiver.service_radius_m)
+                caregiver.lat, caregiver.lon = DEMO_POSITIONS.get(caregiver.phone, drawn)
+            if caregiver.position_at is None or caregiver.position_at < now - FRESH_POSITION:
+                caregiver.position_at, refreshed = now, refreshed + 1
+        elif caregiver.on_duty:
+            caregiver.on_duty, went = False, went + 1
+    await session.flush()
+    at = now.astimezone(DEMO_TIME_ZONE)
+    end = (
+        "" if until is None else f" (they run to {until.astimezone(DEMO_TIME_ZONE):%Y-%m-%d %H:%M})"
+    )
+    return (
+        f"Refreshed the demo district {district.name} at {at:%Y-%m-%d %H:%M} "
+        f"({DEMO_TIME_ZONE.key} time): {added} shifts added{end}; {on_duty} caregivers on duty "
+        f"({came} came on duty, {went} went off duty); {refreshed} positions refreshed."
+    )
+
+
+async def refresh_demo(settings: Settings, now: datetime | None = None) -> str:
+    """Bring the loaded demo up to ``now`` (default: the clock) in one transaction: see
+    ``_refresh``. Cheap and idempotent, so it may also run periodically (a long-running demo
+    would otherwise see its crews' shifts end and its positions go stale). Returns what it did."""
+    now = _aware(now)
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
+            district = await _demo_district(session)
+            if district is None:
+                return f"There is no demo district {DISTRICT.code!r} to refresh."
+            return await _refresh(session, district, now)
+    finally:
+        await engine.dispose()
+
+
+def _aware(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+async def seed_demo(settings: Settings, *, if_empty: bool, now: datetime | None = None) -> str:
+    """Load the demo district as of ``now`` (default: the clock) in one transaction, or, when
+    it is loaded already, refresh it (``_refresh``); returns what was done and the log-ins.
+
+    ``if_empty``: load nothing into a database that has accounts but no demo district.
+    """
+    now = _aware(now)
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            district = await _demo_district(session)
+            if district is not None:
+                done = await _refresh(session, district, now)
+                return (
+                    f"The demo district {DISTRICT.code!r} exists already; nothing was loaded.\n"
+                    f"{done}\n{_logins(None)}"
+                )
             if if_empty and await accounts.count_accounts(session) > 0:
                 return "The database has accounts already; nothing was loaded.\n" + _logins(None)
-            if await session.scalar(select(District.id).where(District.code == DISTRICT.code)):
-                return f"The demo district {DISTRICT.code!r} exists already.\n" + _logins(None)
             return await _load(session, settings, now)
     finally:
         await engine.dispose()
