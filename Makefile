@@ -36,7 +36,7 @@ migrate: install
 run: install
 	$(BIN)/doorstep migrate
 	$(BIN)/doorstep seed-demo --if-empty
-	$(BIN)/doorstep run --host $(HOST) --port $(PORT)
+	$(BIN)/doorstep run --demo --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check app tests migrations

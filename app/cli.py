@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     p_run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p_run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p_run.add_argument(
+        "--demo", action="store_true", help="keep the demo district's crews current (make run)"
+    )
     p_disp = sub.add_parser(
         "dispatcher", help="dispatch districts (PostgreSQL: any number, shared by districts)"
     )
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run":
         from app.supervisor import run
 
-        run(args.host, args.port)
+        run(args.host, args.port, demo=args.demo)
     elif args.command == "dispatcher":
         codes = (
             [c.strip() for c in args.districts.split(",") if c.strip()] if args.districts else None

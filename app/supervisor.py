@@ -8,6 +8,10 @@ is ready, so when ``/readyz`` of the API first answers, an SOS is dispatched at 
 
 If the dispatcher dies it is restarted (with a growing pause); if the API dies, everything stops
 with its exit status. SIGINT and SIGTERM stop both.
+
+With ``--demo`` (``make run``) it also keeps the demo district current every few minutes
+(``seed.refresh_demo``): nobody's phone reports positions in the demo, so without it the crews'
+positions would go stale after half an hour and their shifts would end.
 """
 
 import contextlib
@@ -23,6 +27,7 @@ from types import FrameType
 log = logging.getLogger("doorstep.supervisor")
 
 READY_TIMEOUT_S = 900.0
+DEMO_REFRESH_S = 300.0
 
 
 def _free_port() -> int:
@@ -81,7 +86,19 @@ def _start_dispatcher(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def run(host: str, port: int) -> None:
+def _refresh_demo() -> None:
+    import asyncio
+
+    from app.config import get_settings
+    from app.seed import refresh_demo
+
+    try:
+        log.info("demo refreshed", extra={"did": asyncio.run(refresh_demo(get_settings()))})
+    except Exception:  # a busy database now is no reason to stop serving: next time
+        log.exception("refreshing the demo failed")
+
+
+def run(host: str, port: int, *, demo: bool = False) -> None:
     """Run the dispatcher and the API until one is stopped (see the module docstring)."""
     probe_port = _free_port()
     dispatcher: subprocess.Popen[bytes] | None = None
@@ -98,8 +115,12 @@ def run(host: str, port: int) -> None:
         dispatcher = _start_dispatcher(probe_port)
         api = _child(["serve", "--host", host, "--port", str(port)])
         pause = 1.0
+        refreshed = time.monotonic()
         while not stopping:
             time.sleep(0.2)
+            if demo and time.monotonic() - refreshed >= DEMO_REFRESH_S:
+                _refresh_demo()
+                refreshed = time.monotonic()
             if api.poll() is not None:
                 log.error("the API exited", extra={"status": api.returncode})
                 _stop(dispatcher)
