@@ -16,6 +16,7 @@ from app.deps import Principal, get_now
 from app.dispatch.index import warm_up
 from app.models import (
     Account,
+    DispatchDecision,
     Offer,
     OfferStatus,
     Order,
@@ -26,7 +27,7 @@ from app.models import (
     VisitStatus,
 )
 from app.services import accounts
-from app.services.dispatch import Tally, run_once
+from app.services.dispatch import Pass, Tally, run_once
 from tests.factories import FAR, NEAR_HOME, Person, World, caregiver_in
 
 
@@ -459,6 +460,51 @@ class TestPasses:
         assert offer is not None
         assert offer.created_at == start + timedelta(seconds=30)
         assert offer.deadline == offer.created_at + timedelta(seconds=settings.offer_timeout_s)
+
+    async def test_an_offer_is_never_written_from_a_stale_plan(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A stall between choosing and writing (it was 28 s once, behind a compile): the
+        order is planned again from a fresh look, and the offer starts after it is made."""
+        await on_duty(client, world.nurse)
+        order = await place(client, world)
+        now = [datetime.now(UTC)]
+        planned_at = now[0]
+        write = Pass.send_offers
+
+        async def stalled(self: Pass) -> None:
+            if self.queued and now[0] == planned_at:
+                now[0] += timedelta(seconds=28)
+            await write(self)
+
+        monkeypatch.setattr(Pass, "send_offers", stalled)
+        tally = await run_once(sessionmaker, settings, lambda: now[0])
+
+        assert tally.replanned == 1
+        assert tally.offered == 1
+        async with sessionmaker() as session:
+            offer = await session.scalar(
+                select(Offer).where(Offer.order_id == uuid.UUID(order["id"]))
+            )
+            decisions = (
+                await session.scalars(
+                    select(DispatchDecision).where(
+                        DispatchDecision.order_id == uuid.UUID(order["id"])
+                    )
+                )
+            ).all()
+        assert offer is not None
+        assert offer.created_at == planned_at + timedelta(seconds=28)
+        assert offer.starts_at >= offer.created_at
+        # The decision written is the fresh one: its candidates start after it was made.
+        assert len(decisions) == 1
+        best = decisions[0].explanation["candidates"][0]
+        assert datetime.fromisoformat(best["starts_at"]) >= offer.created_at
 
 
 class TestEmergency:

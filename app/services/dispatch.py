@@ -8,6 +8,7 @@ committed (DESIGN.md invariant 3). ``now`` is an argument, so tests drive it ste
 """
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections import defaultdict
@@ -63,6 +64,7 @@ class Queued:
     kind: str
     chosen: Sequence[Candidate]
     explanation: dict[str, Any]
+    planned_at: datetime  # the ``now`` of the snapshot and the ranking it came from
 
 
 @dataclass
@@ -75,10 +77,19 @@ class Tally:
     escalated: int = 0
     no_shows: int = 0
     waiting: int = 0  # scheduled orders left pending for a later batch
+    replanned: int = 0  # offers whose plan had gone stale before they were written
     errors: list[str] = field(default_factory=list)
 
     def __iadd__(self, other: "Tally") -> "Tally":
-        for name in ("expired", "offered", "assigned", "escalated", "no_shows", "waiting"):
+        for name in (
+            "expired",
+            "offered",
+            "assigned",
+            "escalated",
+            "no_shows",
+            "waiting",
+            "replanned",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
         return self
@@ -153,6 +164,8 @@ class Pass:
         self.config = engine_config(settings)
         self.tally = Tally()
         self.queued: list[Queued] = []
+        self.stale: list[uuid.UUID] = []  # orders whose plan went stale before it was written
+        self._replanning = False
         self.providers: dict[uuid.UUID, uuid.UUID | None] = {}
 
     async def run(self) -> Tally:
@@ -380,6 +393,29 @@ class Pass:
                 await planner.batch(scheduled, [as_engine[o.id] for o in scheduled])
             elif scheduled:
                 self.tally.waiting += len(scheduled)
+        if self.stale:
+            await self._replan()
+
+    async def _replan(self) -> None:
+        """Plan again, from a fresh snapshot, the orders whose plan went stale before it was
+        written (once: if that goes stale too, the next pass takes them; they stay pending)."""
+        ids, self.stale = self.stale, []
+        if self._replanning:
+            self.tally.waiting += len(ids)
+            return
+        async with self.sessionmaker() as session:
+            orders = list(
+                (
+                    await session.scalars(
+                        select(Order).where(Order.id.in_(ids), Order.status == OrderStatus.pending)
+                    )
+                ).all()
+            )
+        self._replanning = True
+        try:
+            await self._dispatch(orders)
+        finally:
+            self._replanning = False
 
     def at_risk(self, order: Order) -> bool:
         """Another offer's timeout would pass the last moment the visit can start."""
@@ -396,6 +432,9 @@ class Pass:
         if not batch:
             return
         self.now = self.clock()
+        batch = self._fresh(batch)
+        if not batch:
+            return
         try:
             async with self.sessionmaker() as session, session.begin():
                 session.info["providers"] = dict(self.providers)
@@ -437,6 +476,31 @@ class Pass:
             log.exception("a batch of %d offers failed; sending them one by one", len(batch))
             for q in batch:
                 await self.decide(q.order_id, q.kind, q.chosen, q.explanation)
+
+    def _fresh(self, batch: list[Queued]) -> list[Queued]:
+        """The offers whose plan is at most ``plan_max_age_s`` old, each start moved on by the
+        plan's age if it would otherwise be in the past (the engine's earliest start counts
+        from its ``now``: the same plan a moment later starts that much later). The rest are
+        set aside to be planned again (``_replan``): a caregiver's position, an offer or a
+        booking may have changed meanwhile."""
+        fresh = []
+        for q in batch:
+            age = (self.now - q.planned_at).total_seconds()
+            if age > self.settings.plan_max_age_s:
+                self.stale.append(q.order_id)
+                self.tally.replanned += 1
+                log.warning(
+                    "plan went stale before its offer was written; planning again",
+                    extra={"order_id": str(q.order_id), "age_s": round(age, 2)},
+                )
+                continue
+            now = self.now.timestamp()
+            chosen = [
+                dataclasses.replace(c, start=c.start + age) if c.start < now else c
+                for c in q.chosen
+            ]
+            fresh.append(dataclasses.replace(q, chosen=chosen))
+        return fresh
 
     def _deadline(self, order: Order) -> datetime:
         timeout = (
@@ -598,6 +662,7 @@ class Planner:
                 kind,
                 chosen,
                 explain(ranking, ranking.candidates if ranking else [], **extra),
+                planned_at=now,
             )
         )
         self.busy.update(c.caregiver_id for c in chosen if isinstance(c.caregiver_id, uuid.UUID))
