@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.dispatch.index import compiled_versions
 from app.dispatcher.loop import Dispatcher
 from app.errors import install_error_handlers, problem
 
@@ -50,6 +51,8 @@ def create_probe_app(settings: Settings, *, districts: Collection[str] | None = 
                 "status": "ok",
                 "districts": sorted(dispatcher.held.values()),
                 "passes": dispatcher.passes,
+                # Fixed once the kernels are loaded: it growing would mean a compile.
+                "compiled_versions": compiled_versions(),
             }
         )
 
