@@ -15,6 +15,7 @@ on SQLite, where another process cannot signal, a cheap look at the outbox's las
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -215,6 +216,7 @@ class Dispatcher:
 
     async def run_pass(self) -> dispatch.Tally:
         batch_due = time.monotonic() - self._last_batch >= self.settings.batch_interval_s
+        started = time.monotonic()
         tally = await dispatch.run_once(
             self.sessionmaker,
             self.settings,
@@ -225,4 +227,15 @@ class Dispatcher:
         if batch_due:
             self._last_batch = time.monotonic()
         self.passes += 1
+        took = time.monotonic() - started
+        figures = {
+            "pass": self.passes,
+            "seconds": round(took, 3),
+            "districts": sorted(self.held.values()),
+            **{k: v for k, v in dataclasses.asdict(tally).items() if k != "errors"},
+            "errors": len(tally.errors),
+        }
+        # A pass that found nothing to do is not news (one every second when idle).
+        busy = tally.seen or tally.expired or tally.no_shows or tally.errors
+        log.log(logging.INFO if busy else logging.DEBUG, "dispatch pass", extra=figures)
         return tally

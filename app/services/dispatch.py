@@ -78,6 +78,7 @@ class Tally:
     no_shows: int = 0
     waiting: int = 0  # scheduled orders left pending for a later batch
     replanned: int = 0  # offers whose plan had gone stale before they were written
+    seen: int = 0  # pending orders looked at
     errors: list[str] = field(default_factory=list)
 
     def __iadd__(self, other: "Tally") -> "Tally":
@@ -89,6 +90,7 @@ class Tally:
             "no_shows",
             "waiting",
             "replanned",
+            "seen",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
@@ -313,6 +315,7 @@ class Pass:
     async def _dispatch(self, pending: list[Order]) -> None:
         if not pending:
             return
+        self.tally.seen += len(pending)
         self.now = self.clock()
         async with self.sessionmaker() as session:
             rounds = dict(
@@ -564,6 +567,11 @@ class Pass:
             values={"escalation_reason": reason, "escalated_at": self.now},
         )
         self.tally.escalated += 1
+        # The reason is the engine's (counts, rules, skills), never anyone's free text.
+        log.info(
+            "escalated",
+            extra={"order_id": str(order.id), "priority": order.priority.value, "reason": reason},
+        )
 
     async def _assign(self, session: AsyncSession, order: Order, chosen: Candidate) -> None:
         assert isinstance(chosen.caregiver_id, uuid.UUID)
