@@ -93,6 +93,9 @@ class Report:
     statuses: Counter[str] = field(default_factory=Counter)
     first_offer_ms: list[float] = field(default_factory=list)
     emergency_first_offer_ms: list[float] = field(default_factory=list)
+    # Orders nobody could be offered (the whole crew booked): straight to the operators.
+    unoffered_escalations: Counter[str] = field(default_factory=Counter)  # by reason
+    emergency_escalations: Counter[str] = field(default_factory=Counter)  # those of emergencies
     delivery_ms: list[float] = field(default_factory=list)
     takeover_s: float | None = None
     dispatch_seconds: float = 0.0  # first order placed to last first offer
@@ -573,6 +576,21 @@ async def _check(
             report.first_offer_ms.append(ms)
             if str(priority) == "emergency":
                 report.emergency_first_offer_ms.append(ms)
+        unoffered = (
+            await conn.execute(
+                select(Order.priority, Order.escalated_at, Order.escalation_reason).where(
+                    ~select(Offer.id).where(Offer.order_id == Order.id).exists(),
+                    Order.status != OrderStatus.cancelled,
+                )
+            )
+        ).all()
+        for priority, escalated_at, reason in unoffered:
+            if escalated_at is None:
+                report.problems.append(f"an order ({priority}) was neither offered nor escalated")
+                continue
+            report.unoffered_escalations[reason or ""] += 1
+            if str(priority) == "emergency":
+                report.emergency_escalations[reason or ""] += 1
         unpublished = await conn.scalar(
             select(func.count()).select_from(OutboxEvent).where(OutboxEvent.position.is_(None))
         )
@@ -620,7 +638,9 @@ def describe(report: Report, plan: Plan) -> list[str]:
         f"settled (none pending or offered) {report.settled_seconds:.1f} s after the last was placed; "
         f"final statuses {dict(report.statuses)}",
         f"order to first offer (ms): {summary(report.first_offer_ms)}",
-        f"emergency to first offer (ms): {summary(report.emergency_first_offer_ms)}",
+        f"emergency to first offer (ms): {summary(report.emergency_first_offer_ms)}; "
+        f"escalated with no one to offer: {dict(report.emergency_escalations) or 'none'}",
+        f"orders escalated with no one to offer: {dict(report.unoffered_escalations) or 'none'}",
         f"SSE delivery, event committed to received (ms): {summary(report.delivery_ms)}",
         f"answers: {report.accepted} accepted, {report.declined} declined, "
         f"refused {dict(report.answer_conflicts) or 'none'}",
