@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bench.run import Report
 
@@ -338,6 +339,17 @@ def reset(db: Database) -> float:
     return run_command(["migrate"], service_env(db.url))
 
 
+def read_only(url: str) -> tuple[AsyncEngine, AsyncEngine]:
+    """An engine for ``url`` and its read-only view to connect through: on SQLite the bench's
+    looks at the tables then take no write lock (``BEGIN``, not ``BEGIN IMMEDIATE``), so they
+    never hold up the processes being measured. Dispose of the first."""
+    from app.config import Settings
+    from app.db import READ_ONLY, create_engine
+
+    engine = create_engine(Settings(database_url=url))
+    return engine, engine.execution_options(**{READ_ONLY: True})
+
+
 # -- 1. cold start ---------------------------------------------------------------------------
 
 
@@ -384,14 +396,12 @@ class WarmStart:
 async def _first_offer(url: str, order_id: uuid.UUID, sent_at: float) -> tuple[float, float] | None:
     """Watch the offer table for ``order_id``'s first offer: (seconds from ``sent_at`` (wall
     clock) until it was seen committed, until its ``created_at``); None after SOS_TIMEOUT_S."""
-    from app.config import Settings
-    from app.db import create_engine
     from app.models import Offer
 
-    engine = create_engine(Settings(database_url=url))
+    engine, reader = read_only(url)
     try:
         while time.time() - sent_at < SOS_TIMEOUT_S:
-            async with engine.connect() as conn:
+            async with reader.connect() as conn:
                 first = await conn.scalar(
                     select(func.min(Offer.created_at)).where(Offer.order_id == order_id)
                 )
@@ -648,13 +658,11 @@ async def sample(
 
 
 async def _offers_so_far(url: str) -> str:
-    from app.config import Settings
-    from app.db import create_engine
     from app.models import Offer, Order, OrderStatus
 
-    engine = create_engine(Settings(database_url=url))
+    engine, reader = read_only(url)
     try:
-        async with engine.connect() as conn:
+        async with reader.connect() as conn:
             offers = await conn.scalar(select(func.count()).select_from(Offer))
             pending = await conn.scalar(
                 select(func.count()).select_from(Order).where(Order.status == OrderStatus.pending)
@@ -666,15 +674,13 @@ async def _offers_so_far(url: str) -> str:
 
 async def _first_pass_figures(url: str, run: PassRun) -> None:
     """What the first pass wrote: offers and decisions made before /readyz said 200."""
-    from app.config import Settings
-    from app.db import create_engine
     from app.models import DispatchDecision, Offer
 
     assert run.t_ready is not None
     until = datetime.fromtimestamp(run.t_ready, UTC)
-    engine = create_engine(Settings(database_url=url))
+    engine, reader = read_only(url)
     try:
-        async with engine.connect() as conn:
+        async with reader.connect() as conn:
             n, first, last = (
                 await conn.execute(
                     select(func.count(), func.min(Offer.created_at), func.max(Offer.created_at))
