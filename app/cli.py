@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     p_bench.add_argument(
         "--sections",
-        default="single,update,batch,dayplan,live",
-        help="comma-separated: single, update, batch, dayplan, live (needs PostgreSQL)",
+        default="single,update,batch,dayplan,live,dispatcher",
+        help="comma-separated: single, update, batch, dayplan, live (needs PostgreSQL), "
+        "dispatcher (cold and warm starts, the API during a pass; PostgreSQL if it answers)",
     )
     p_bench.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     p_bench.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")

@@ -354,12 +354,21 @@ def write(report: Report, path: Path, command: str, seconds: float) -> None:
     path.write_text("\n".join(lines) + "\n\n" + (kept or KEEP + "\n"))
 
 
+def dispatcher(report: Report) -> None:
+    """The dispatcher process: cold and warm start to first dispatch, the API during a pass
+    over 2,000 pending orders, compile events (``app/bench/dispatcher.py``)."""
+    from app.bench.dispatcher import section
+
+    section(report)
+
+
 SECTIONS = {
     "single": single,
     "update": update,
     "batch": batches,
     "dayplan": dayplans,
     "live": live_service,
+    "dispatcher": dispatcher,
 }
 
 
