@@ -68,15 +68,18 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg)."""
+def create_engine(settings: Settings, *, pool_timeout_s: float | None = None) -> AsyncEngine:
+    """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg).
+
+    API engines give up on the pool after ``db_pool_timeout_s`` (the request is shed with a
+    503); background work that has no client to answer and should rather wait (a dispatcher
+    pass) passes a longer ``pool_timeout_s``."""
     url = make_url(settings.database_url)
+    timeout = settings.db_pool_timeout_s if pool_timeout_s is None else pool_timeout_s
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, pool_timeout=settings.db_pool_timeout_s, hide_parameters=True
-        )
+        engine = create_async_engine(url, pool_timeout=timeout, hide_parameters=True)
         event.listen(
             engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms)
         )
@@ -86,7 +89,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_s,
+        pool_timeout=timeout,
         pool_pre_ping=True,
         hide_parameters=True,
     )
