@@ -67,9 +67,11 @@ def _files_by_pid(path: str | os.PathLike[str]) -> Iterator[tuple[int, Path]]:
 
 
 def _start_afresh() -> None:
-    # Before the first metric below is defined (an unlabelled one writes its file at once).
+    # Before the first metric below is defined (an unlabelled one writes its file at once,
+    # and fails if the directory does not exist yet).
     path = multiprocess_dir()
-    if path and os.path.isdir(path):
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
         for pid, file in _files_by_pid(path):
             if pid == os.getpid():
                 file.unlink(missing_ok=True)

@@ -368,8 +368,13 @@ def worker(clean_exit):
 
 if __name__ == "__main__":
     sys.path.insert(0, os.getcwd())
-    from app import metrics
-    metrics.prepare_multiprocess_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    from app import metrics  # creates the directory: the launcher need not
+    shared = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    # Left by a previous run (a pid above the kernel's limit: never alive).
+    stale = os.path.join(shared, "counter_4194999.db")
+    open(stale, "wb").close()
+    metrics.prepare_multiprocess_dir(shared)
+    assert not os.path.exists(stale)
     context = multiprocessing.get_context("spawn")
     for clean_exit in (True, False):  # the second dies with its live gauge left behind
         process = context.Process(target=worker, args=(clean_exit,))
@@ -383,10 +388,7 @@ if __name__ == "__main__":
 
 @pytest.mark.pure
 def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
-    shared = tmp_path / "metrics"
-    shared.mkdir()
-    # Left by a previous run (a pid above the kernel's limit: never alive).
-    (shared / "counter_4194999.db").write_bytes(b"stale")
+    shared = tmp_path / "metrics"  # not there yet
     script = tmp_path / "processes.py"  # a file: spawned children import their main module
     script.write_text(MULTIPROCESS_SCRIPT)
     result = subprocess.run(  # noqa: S603 (our own interpreter and script)
@@ -404,7 +406,6 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
     assert sample(exposition, count, route="/v1/auth/me", status_class="2xx") == 2
     assert sample(exposition, "doorstep_escalations_total", reason="skill") == 2
     assert sample(exposition, "doorstep_sse_subscribers") == 1  # the dead ones' left the sum
-    assert not (shared / "counter_4194999.db").exists()
 
 
 # --- a saturated database: 503 with Retry-After, never a long wait and a 500 ----------------
