@@ -2,9 +2,9 @@
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "doorstep-dev-secret-change-me-in-production-0000"  # noqa: S105
@@ -25,8 +25,18 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/doorstep.db"
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    # How long a request waits for a pooled connection before it is answered 503 + Retry-After
+    # (an exhausted pool is overload: shed it at once rather than queue for 30 s).
+    db_pool_timeout_s: float = Field(default=1.0, gt=0, le=30)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     db_echo: bool = False
+
+    # Operations: logs and metrics.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # A bearer token /metrics requires; unset, /metrics is open (dev, test, or a scrape port
+    # that only the monitoring network reaches).
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: str = "HS256"
@@ -71,6 +81,20 @@ class Settings(BaseSettings):
     stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
     stream_queue_size: int = Field(default=1000, ge=10)
     stream_retry_ms: int = Field(default=2000, ge=100)
+    # LISTEN connections (event wake-ups): how often an idle one is checked, and the longest
+    # wait between reconnection attempts (it starts at 0.1 s and doubles).
+    listen_check_s: float = Field(default=10.0, gt=0, le=300)
+    listen_backoff_max_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Self:

@@ -3,6 +3,12 @@
 SQLite gets WAL, ``busy_timeout``, foreign keys and ``BEGIN IMMEDIATE`` for every transaction:
 SQLAlchemy drops ``FOR UPDATE`` on SQLite, so correctness under concurrency comes from taking the
 write lock at ``BEGIN`` (one writer at a time), never from a check-then-act in Python.
+
+Bound parameters never reach a log or an error message (``hide_parameters``): they hold phone
+numbers, addresses and notes. ``DOORSTEP_DB_ECHO`` logs statements through the
+``sqlalchemy.engine`` logger (``app/logs.py``), not through a handler of SQLAlchemy's own.
+A pool that has no connection to give within ``db_pool_timeout_s`` raises
+``sqlalchemy.exc.TimeoutError``, which the API answers 503 with ``Retry-After``.
 """
 
 from collections.abc import AsyncIterator
@@ -19,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from app import logs
 from app.config import Settings
 
 NAMING_CONVENTION = {
@@ -61,13 +68,18 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg)."""
+def create_engine(settings: Settings, *, pool_timeout_s: float | None = None) -> AsyncEngine:
+    """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg).
+
+    API engines give up on the pool after ``db_pool_timeout_s`` (the request is shed with a
+    503); background work that has no client to answer and should rather wait (a dispatcher
+    pass) passes a longer ``pool_timeout_s``."""
     url = make_url(settings.database_url)
+    timeout = settings.db_pool_timeout_s if pool_timeout_s is None else pool_timeout_s
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=settings.db_echo)
+        engine = create_async_engine(url, pool_timeout=timeout, hide_parameters=True)
         event.listen(
             engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms)
         )
@@ -75,11 +87,19 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        echo=settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=timeout,
         pool_pre_ping=True,
+        hide_parameters=True,
     )
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The plain ``postgresql://`` DSN asyncpg takes, for connections of their own (LISTEN,
+    advisory locks) outside SQLAlchemy's pool."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
 
 
 def create_sessionmaker(
@@ -106,16 +126,10 @@ async def session_scope(
         try:
             yield session
             await session.commit()
+            logs.mark_committed()
         except BaseException:
             await session.rollback()
             raise
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    """The plain ``postgresql://`` DSN asyncpg takes, for connections of our own (LISTEN, the
-    dispatcher's locks)."""
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 async def ensure_database(url: str) -> None:

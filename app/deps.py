@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import logs
 from app.config import Settings
 from app.db import session_scope
 from app.errors import Forbidden, Unauthorized, Unprocessable
@@ -79,6 +80,7 @@ async def get_principal(
         ).one_or_none()
         if row is None:
             raise Unauthorized("The API key is invalid.", code="invalid_api_key")
+        logs.set_principal(Role.provider.value, str(row.id))
         return Principal(
             id=row.id, role=Role.provider, district_id=row.district_id, provider_id=row.id
         )
@@ -95,6 +97,7 @@ async def get_principal(
     if found is None or not found.is_active or found.role != claims.role:
         raise Unauthorized("The account is not active.", code="invalid_token")
     provider_id = claims.account_id if found.role is Role.provider else found.provider_id
+    logs.set_principal(found.role.value, str(claims.account_id))
     return Principal(
         id=claims.account_id,
         role=found.role,

@@ -3,9 +3,18 @@
 Services raise these; they never raise ``HTTPException``. Every 4xx/5xx the API sends, including
 FastAPI's own validation errors and unknown routes, has the same JSON shape:
 ``{"type", "title", "status", "detail", "code"}`` (validation errors add ``errors``).
+
+A saturated database is load, not a fault: no pooled connection within ``db_pool_timeout_s``
+(``overloaded``), SQLite's write lock not free within its busy timeout, or PostgreSQL out of
+connections or locks (``busy``) are answered 503 with ``Retry-After``. Each happens before
+the request's unit of work commits (taking a connection, ``BEGIN IMMEDIATE``, a lock) or is
+the commit failing, so the 503 always means "nothing was saved, try again". Should a request
+have committed a unit of work already, the error is not dressed as a 503 (DESIGN.md,
+invariant 7): it stays the last-resort 500.
 """
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -13,11 +22,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import logs, metrics
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://doorstep.example/problems/"
+RETRY_AFTER_S = 1
+# PostgreSQL: out of connections or resources (class 53), starting up or shutting down, a
+# lock not granted within lock_timeout.
+_BUSY_SQLSTATES = ("53", "57P03", "55P03")
 
 logger = logging.getLogger(__name__)
 
@@ -146,14 +162,61 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
-    # A value the database refuses to store (bad encoding, out of range) came from the client.
-    logger.info("database refused a value: %s", exc)
+    # A value the database refuses to store (bad encoding, out of range) came from the client;
+    # the driver's message quotes it, so only its kind is logged.
+    logger.info("database refused a value: %s", logs.describe_exception(exc))
     return problem(422, "invalid_value", "A value in the request cannot be stored.")
 
 
-async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", exc_info=exc)
-    return problem(500, "internal_error", "The server failed to handle this request.")
+def _busy(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        name = getattr(orig, "sqlite_errorname", "")
+        return name in {"SQLITE_BUSY", "SQLITE_LOCKED"} or "is locked" in str(orig)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return isinstance(code, str) and code.startswith(_BUSY_SQLSTATES)
+
+
+def _overloaded(request: Request, code: str, detail: str) -> JSONResponse | None:
+    context = request.scope.get(logs.SCOPE_KEY)
+    if isinstance(context, logs.RequestContext) and context.committed:
+        return None
+    metrics.count_overloaded(code)
+    logger.warning("shed a request: %s", code)
+    return problem(503, code, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    answer = _overloaded(
+        request, "overloaded", "The service is at capacity; try again in a moment."
+    )
+    if answer is None:
+        raise exc
+    return answer
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    answer = (
+        _overloaded(request, "busy", "The database is busy; try again in a moment.")
+        if _busy(exc)
+        else None
+    )
+    if answer is None:
+        raise exc  # the last-resort handler logs it and answers 500
+    return answer
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette calls this outside the request middleware: log as part of the request anyway.
+    context = request.scope.get(logs.SCOPE_KEY)
+    context = context if isinstance(context, logs.RequestContext) else None
+    with logs.bound(context):
+        logger.exception("unhandled error", exc_info=exc)
+    headers = {"X-Request-ID": context.request_id} if context is not None else None
+    return problem(
+        500, "internal_error", "The server failed to handle this request.", headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -162,4 +225,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(PoolTimeoutError, _pool_timeout)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

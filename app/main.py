@@ -6,10 +6,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from app import metrics
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
-from app.middleware import BodyLimit
+from app.middleware import BodyLimit, RequestContext
 from app.routers import (
     admin,
     auth,
@@ -22,6 +23,7 @@ from app.routers import (
     providers,
     seniors,
 )
+from app.routers import metrics as metrics_route
 from app.stream import Hub
 
 DESCRIPTION = """
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        metrics.instrument_engine(engine, "api")
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_sessionmaker(engine, read_only=True)
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await engine.dispose()
+            metrics.mark_process_dead()  # this worker's live gauges leave the sums
 
     app = FastAPI(
         title="Doorstep",
@@ -85,10 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # added last: outermost, so every answer carries an id
 
     v1 = APIRouter(prefix="/v1")
     for module in (auth, catalogue, seniors, caregivers, offers, providers, ops, events, admin):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     return app

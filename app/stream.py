@@ -9,7 +9,10 @@ never skips. Then it wakes the readers (``NOTIFY doorstep_published`` on Postgre
 on SQLite).
 
 **Hub** (every worker): reads events past the last position it saw and puts each one in the
-queues of the subscribers allowed to see it. A queue is bounded: a subscriber that falls that
+queues of the subscribers allowed to see it. On PostgreSQL it is woken by ``NOTIFY`` on a
+``LISTEN`` connection that reconnects by itself (``app.pglisten``) and reads the outbox after
+every reconnect, so a lost connection delays nothing for longer than the reconnect; it also
+reads every ``stream_poll_s`` whatever happens. A queue is bounded: a subscriber that falls that
 far behind is cut off (its stream ends, and the client resumes with ``Last-Event-ID`` from the
 outbox), so a slow phone never holds up anyone else or the dispatcher.
 """
@@ -21,15 +24,20 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
+from app import metrics
 from app.config import Settings
+from app.db import asyncpg_dsn
 from app.deps import Principal
 from app.models import OutboxEvent, Role
+from app.pglisten import Listener
 
 log = logging.getLogger("doorstep.stream")
 
@@ -37,9 +45,25 @@ PUBLISHED_CHANNEL = "doorstep_published"
 RELAY_BATCH = 1000
 RELAY_LOCK = 0x0D00_5730  # transaction-level advisory lock around one relay batch
 REPLAY_PAGE = 500
+FIRST_LISTEN_WAIT_S = 5.0
 
 # In-process wake-ups after the relay published (every worker also LISTENs on PostgreSQL).
 _published: set[Callable[[], None]] = set()
+# How long each event the relay published had waited, kept until its transaction commits.
+_LAGS = "doorstep.outbox_lags"
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _observe_lags(session: Session) -> None:
+    created = session.info.pop(_LAGS, None)
+    if created:
+        now = datetime.now(UTC)
+        metrics.observe_outbox_lag((now - at).total_seconds() for at in created)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _forget_lags(session: Session) -> None:
+    session.info.pop(_LAGS, None)
 
 
 async def relay_once(session: AsyncSession, *, now: datetime) -> int:
@@ -62,13 +86,18 @@ async def relay_once(session: AsyncSession, *, now: datetime) -> int:
     lo, hi = ids[0], ids[-1]
     base = await session.scalar(select(func.coalesce(func.max(OutboxEvent.position), 0)))
     assert base is not None
-    published = await session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.position.is_(None), OutboxEvent.id.between(lo, hi))
-        .values(position=base + 1 + OutboxEvent.id - lo, published_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    count: int = published.rowcount  # type: ignore[attr-defined]
+    created = (
+        await session.scalars(
+            update(OutboxEvent)
+            .where(OutboxEvent.position.is_(None), OutboxEvent.id.between(lo, hi))
+            .values(position=base + 1 + OutboxEvent.id - lo, published_at=now)
+            .returning(OutboxEvent.created_at)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    # The lag is measured by the wall clock when the batch commits (``now`` may be a test's).
+    session.info.setdefault(_LAGS, []).extend(created)
+    count = len(created)
     if postgres:
         await session.execute(select(func.pg_notify(PUBLISHED_CHANNEL, "")))
     return count
@@ -125,11 +154,12 @@ class Hub:
     subscribers: dict[tuple[str, uuid.UUID], set[Subscriber]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    listener: Listener | None = None
 
     async def run(self) -> None:
         """Forever: catch up with what the relay published, then wait for more."""
         _published.add(self.wake.set)
-        listener = None
+        listening = None
         try:
             while True:  # the database may not be up yet when the worker starts
                 try:
@@ -140,7 +170,7 @@ class Hub:
                     log.exception("cannot read the outbox yet; retrying")
                     await asyncio.sleep(self.settings.stream_poll_s)
             self.position = last or 0
-            listener = await self._listen()
+            listening = await self._listen()
             self.ready.set()
             while True:
                 self.wake.clear()
@@ -152,24 +182,29 @@ class Hub:
                     await asyncio.wait_for(self.wake.wait(), timeout=self.settings.stream_poll_s)
         finally:
             _published.discard(self.wake.set)
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.close()
+            if listening is not None:
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
 
-    async def _listen(self) -> Any:
+    async def _listen(self) -> "asyncio.Task[None] | None":
+        """On PostgreSQL, the LISTEN connection's task; ready once it listens (or after a few
+        seconds without: the hub polls meanwhile, and the listener keeps trying)."""
         if self.settings.is_sqlite:
             return None
-        import asyncpg
-
-        from app.db import asyncpg_dsn
-
-        try:
-            conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_url))
-            await conn.add_listener(PUBLISHED_CHANNEL, lambda *_: self.wake.set())
-        except Exception:
-            log.exception("cannot LISTEN for published events; polling instead")
-            return None
-        return conn
+        self.listener = Listener(
+            asyncpg_dsn(self.settings.database_url),
+            [PUBLISHED_CHANNEL],
+            on_notify=lambda _channel, _payload: self.wake.set(),
+            # Catch up after every reconnect: what was published meanwhile woke nobody.
+            on_connect=self.wake.set,
+            name="hub",
+            check_s=self.settings.listen_check_s,
+            backoff_max_s=self.settings.listen_backoff_max_s,
+        )
+        task = asyncio.create_task(self.listener.run(), name="hub-listen")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listener.connected.wait(), timeout=FIRST_LISTEN_WAIT_S)
+        return task
 
     async def read(self) -> None:
         while True:
@@ -210,9 +245,11 @@ class Hub:
     def subscribe(self, key: tuple[str, uuid.UUID]) -> Any:
         sub = Subscriber(key, asyncio.Queue(maxsize=self.settings.stream_queue_size))
         self.subscribers.setdefault(key, set()).add(sub)
+        metrics.SSE_SUBSCRIBERS.inc()
         try:
             yield sub
         finally:
+            metrics.SSE_SUBSCRIBERS.dec()
             subs = self.subscribers.get(key)
             if subs is not None:
                 subs.discard(sub)

@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -196,3 +197,19 @@ async def build_world(
             neighbour=person(neighbour.id, Role.senior, "13900000002"),
             far_senior=person(far.id, Role.senior, "13900000003"),
         )
+
+
+async def resend_shed(client: AsyncClient, responses: list[Response]) -> list[Response]:
+    """Responses to many requests sent at once, with each one shed with 503 (nothing saved)
+    sent again, as a client does after Retry-After: more requests than the pool has
+    connections, all queued behind one row lock, are shed rather than kept waiting."""
+    settled = []
+    for r in responses:
+        for _ in range(10):
+            if r.status_code != 503:
+                break
+            assert r.headers["Retry-After"] == "1"
+            assert r.json()["code"] == "overloaded"
+            r = await client.send(r.request)
+        settled.append(r)
+    return settled

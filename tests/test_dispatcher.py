@@ -28,7 +28,7 @@ from app.models import (
 )
 from app.services import accounts
 from app.services.dispatch import Pass, Tally, run_once
-from tests.factories import FAR, NEAR_HOME, Person, World, caregiver_in
+from tests.factories import FAR, NEAR_HOME, Person, World, caregiver_in, resend_shed
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -650,6 +650,7 @@ class TestRace:
         responses = await asyncio.gather(
             *(client.post(f"/v1/offers/{offers[p.id]}/accept", headers=p.auth) for p in people)
         )
+        responses = await resend_shed(client, responses)
 
         codes = sorted(r.status_code for r in responses)
         assert codes == [200] + [409] * (n - 1), {r.status_code: r.text for r in responses}

@@ -50,6 +50,6 @@ async def record(
         created_at=at,
     )
     session.add(event)
-    # After commit, wake this process's dispatcher and relay (app.background).
+    # After commit, wake this process's dispatcher and relay (app.dispatcher.loop).
     session.info["outbox"] = True
     return event
