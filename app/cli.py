@@ -23,9 +23,26 @@ def migrate(revision: str = "head") -> None:
     command.upgrade(config, revision)
 
 
+def _metrics_dir(*, shared: bool) -> None:
+    """Prometheus' multiprocess mode, set before anything imports ``app.metrics``: wherever
+    several processes serve one ``/metrics`` (``--workers`` above 1, ``doorstep run``), they
+    share a folder; one given in ``PROMETHEUS_MULTIPROC_DIR`` is used as it is."""
+    import tempfile
+
+    if shared and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="doorstep-metrics-")
+    if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from app.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(path)
+
+
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from app.logs import uvicorn_log_config
+
+    _metrics_dir(shared=workers > 1)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -33,15 +50,26 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
+        log_config=uvicorn_log_config(get_settings()),
+        access_log=False,
     )
 
 
 def dispatcher(host: str, port: int, districts: list[str] | None) -> None:
     import uvicorn
 
+    _metrics_dir(shared=False)
     from app.dispatcher.probe import create_probe_app
+    from app.logs import uvicorn_log_config
 
-    uvicorn.run(create_probe_app(get_settings(), districts=districts), host=host, port=port)
+    settings = get_settings()
+    uvicorn.run(
+        create_probe_app(settings, districts=districts),
+        host=host,
+        port=port,
+        log_config=uvicorn_log_config(settings),
+        access_log=False,
+    )
 
 
 def warm_up(everything: bool) -> None:
@@ -108,9 +136,14 @@ def main(argv: list[str] | None = None) -> None:
     p_admin.add_argument("--name", default="Platform administrator")
     args = parser.parse_args(argv)
 
+    if args.command not in ("serve", "dispatcher"):  # those configure it through uvicorn
+        from app.logs import configure_logging
+
+        configure_logging(get_settings())
     if args.command == "run":
         from app.supervisor import run
 
+        _metrics_dir(shared=True)  # the dispatcher's figures appear in the API's /metrics
         run(args.host, args.port, demo=args.demo)
     elif args.command == "dispatcher":
         codes = (

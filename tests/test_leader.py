@@ -94,3 +94,38 @@ async def test_a_dispatcher_takes_only_the_districts_it_was_given(
         await asyncio.gather(*tasks, return_exceptions=True)
         for e in engines:
             await e.dispose()
+
+
+async def test_a_dispatcher_whose_lock_connection_is_terminated_claims_again(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    """pg_terminate_backend on the lock connection (a failover, an operator, a network cut):
+    the dispatcher notices, lets go, and holds its districts again on a new connection."""
+    fast = settings.model_copy(
+        update={"leader_retry_s": 0.2, "dispatch_poll_s": 0.2, "listen_check_s": 0.5}
+    )
+    engine = create_engine(fast)
+    dispatcher = Dispatcher(create_sessionmaker(engine), fast)
+    task = asyncio.create_task(dispatcher.run())
+    query = text(
+        "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted "
+        "AND a.application_name LIKE 'doorstep-dispatcher:%' LIMIT 1"
+    )
+    try:
+        await until(lambda: len(dispatcher.held) == 2, 30)
+        async with sessionmaker() as session:
+            backend = (await session.execute(query)).scalar_one()
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        deadline = time.monotonic() + 10
+        while True:
+            async with sessionmaker() as session:
+                again = (await session.execute(query)).scalar_one_or_none()
+            if again not in (None, backend) and len(dispatcher.held) == 2:
+                break
+            assert time.monotonic() < deadline, "the districts were not claimed again"
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()

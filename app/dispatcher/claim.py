@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import asyncpg_dsn
 from app.models import District
+from app.pglisten import until_lost
 
 log = logging.getLogger("doorstep.dispatcher")
 
@@ -102,6 +103,13 @@ class Claim:
         if self._conn is not None:
             return not self._conn.is_closed()
         return self._file is not None
+
+    async def lost(self) -> None:
+        """Return once the lock connection is lost (PostgreSQL; SQLite's lock file is never
+        lost while the process lives)."""
+        if self._conn is None:
+            await asyncio.Event().wait()
+        await until_lost(self._conn, check_s=self.settings.listen_check_s)
 
     async def take(self) -> list[str]:
         """Take every district this process may dispatch that nobody holds; the codes taken."""

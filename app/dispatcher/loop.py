@@ -26,6 +26,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.config import Settings
 from app.db import reader_of
 from app.dispatcher.claim import Claim
@@ -134,6 +135,8 @@ class Dispatcher:
         ]
         if self.settings.is_sqlite:
             helpers.append(asyncio.create_task(self._watch(claim), name="outbox-watch"))
+        else:
+            helpers.append(asyncio.create_task(self._guard(claim), name="lock-guard"))
         next_claim = 0.0
         try:
             while claim.alive():
@@ -168,6 +171,13 @@ class Dispatcher:
             await asyncio.gather(*helpers, return_exceptions=True)
         raise ConnectionError("lost the dispatcher's lock connection")
 
+    async def _guard(self, claim: Claim) -> None:
+        """PostgreSQL: the lock connection is checked (``SELECT 1`` after every quiet
+        ``listen_check_s``); once it is lost, so is every district, and the dispatcher starts
+        claiming again on a new connection (its LISTEN with it)."""
+        await claim.lost()
+        raise ConnectionError("lost the dispatcher's lock connection")
+
     async def _relay(self, claim: Claim) -> None:
         """Publish committed events as soon as they commit (a loop of its own, so a long pass
         never delays the live streams). Every dispatcher relays: one at a time (relay_once
@@ -185,10 +195,12 @@ class Dispatcher:
         while claim.alive():
             self.sos_wake.clear()
             if self.held:
+                started = time.monotonic()
                 try:
                     await dispatch.Pass(
                         self.sessionmaker, self.settings, self.clock, districts=list(self.held)
                     ).dispatch_emergencies()
+                    metrics.observe_dispatch_pass(time.monotonic() - started, "emergency")
                 except Exception:
                     log.exception("emergency dispatch failed; the full pass will retry")
             with contextlib.suppress(TimeoutError):
@@ -228,6 +240,8 @@ class Dispatcher:
             self._last_batch = time.monotonic()
         self.passes += 1
         took = time.monotonic() - started
+        metrics.observe_dispatch_pass(took, "full")
+        metrics.count_offers_expired(tally.expired)
         figures = {
             "pass": self.passes,
             "seconds": round(took, 3),

@@ -9,20 +9,29 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app import metrics
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, reader_of
 from app.dispatch.index import compiled_versions
 from app.dispatcher.loop import Dispatcher
 from app.errors import install_error_handlers, problem
+from app.routers import metrics as metrics_route
+
+DISPATCHER_POOL_TIMEOUT_S = 30.0
 
 
 def create_probe_app(settings: Settings, *, districts: Collection[str] | None = None) -> FastAPI:
-    """The dispatcher for ``districts`` (codes; None: any it can take), with its probes."""
+    """The dispatcher for ``districts`` (codes; None: any it can take), with its probes and
+    its ``/metrics`` (the same as the API's: in multiprocess mode, every process's figures)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        dispatcher = Dispatcher(create_sessionmaker(engine), settings, districts=districts)
+        # A pass has no client to answer: it waits for a connection rather than be shed.
+        engine = create_engine(settings, pool_timeout_s=DISPATCHER_POOL_TIMEOUT_S)
+        metrics.instrument_engine(engine, "dispatcher")
+        sessionmaker = create_sessionmaker(engine)
+        app.state.read_sessionmaker = reader_of(sessionmaker)
+        dispatcher = Dispatcher(sessionmaker, settings, districts=districts)
         app.state.dispatcher = dispatcher
         task = asyncio.create_task(dispatcher.run(), name="dispatcher")
         try:
@@ -31,9 +40,12 @@ def create_probe_app(settings: Settings, *, districts: Collection[str] | None = 
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await engine.dispose()
+            metrics.mark_process_dead()
 
     app = FastAPI(title="Doorstep dispatcher", lifespan=lifespan, openapi_url=None)
+    app.state.settings = settings
     install_error_handlers(app)
+    app.include_router(metrics_route.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
