@@ -353,6 +353,7 @@ class TestOffers:
         order = await place(client, world)
         await dispatch(sessionmaker, settings)
         [offer] = await offers_of(client, world.nurse)
+        await on_duty(client, world.helper, FAR)
         r = await client.post(
             f"/v1/ops/orders/{order['id']}/assign",
             json={"caregiver_id": str(world.helper.id), "reason": "phoned him"},

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import case, func, literal, select, tuple_
@@ -42,6 +43,7 @@ from app.models import (
 from app.models.types import UUID, UTCDateTime
 from app.services import events, offer_machine, visits
 from app.services.fleet import caregivers as load_caregivers
+from app.services.fleet import district_config, district_zone
 from app.services.fleet import orders as load_orders
 from app.services.order_machine import Event, transition
 
@@ -325,14 +327,17 @@ class Pass:
             for o in pending:
                 by_district[o.district_id].append(o)
             wanted = await load_orders(session, pending)
+            zones = {d: await district_zone(session, d) for d in by_district}
             fleets = {
-                d: await load_caregivers(
-                    session,
-                    district_ids=[d],
-                    senior_ids={o.senior_id for o in orders},
-                    now=self.now,
-                    config=self.config,
-                )
+                d: (
+                    await load_caregivers(
+                        session,
+                        district_id=d,
+                        senior_ids={o.senior_id for o in orders},
+                        now=self.now,
+                        tz=zones[d],
+                    )
+                ).caregivers
                 for d, orders in by_district.items()
             }
             employer = (
@@ -346,7 +351,7 @@ class Pass:
         auto = {cid for cid, _, auto_accept in employer if auto_accept}
         as_engine = {o.id: w for o, w in zip(pending, wanted, strict=True)}
         for district, orders in by_district.items():
-            planner = Planner(self, fleets[district], busy_offers, auto)
+            planner = Planner(self, district, zones[district], fleets[district], busy_offers, auto)
             # Emergencies first, then urgent, then normal; oldest first within each.
             ordered = sorted(orders, key=lambda o: (PRIORITY_ORDER[o.priority], o.created_at))
             single, scheduled = [], []
@@ -525,13 +530,19 @@ class Planner:
     def __init__(
         self,
         run: Pass,
+        district_id: uuid.UUID,
+        tz: ZoneInfo,
         fleet: list[engine.Caregiver],
         busy_offers: set[uuid.UUID],
         auto_accept: set[uuid.UUID],
     ) -> None:
         self.run = run
+        self.district_id = district_id
+        self.tz = tz
+        # The district's days (daily caps) start at its own local midnight.
+        self.config = district_config(run.config, tz, run.now)
         self.fleet = fleet
-        self.index = FleetIndex(fleet, run.config) if fleet else None
+        self.index = FleetIndex(fleet, self.config) if fleet else None
         # Caregivers holding an open offer are not offered a second order at once (an
         # emergency may still ask them).
         self.busy = set(busy_offers)
@@ -547,7 +558,7 @@ class Planner:
     ) -> None:
         settings, now = self.run.settings, self.run.now
         emergency = order.priority is Priority.emergency
-        due = response_due(order, settings, self.run.config)
+        due = response_due(order, settings, self.config)
         if rounds >= settings.max_offer_rounds:
             await self.run.decide(
                 order.id,
@@ -573,7 +584,7 @@ class Planner:
             ranking = self.index.rank(
                 want,
                 now.timestamp(),
-                limit=self.run.config.candidates if not emergency else None,
+                limit=self.config.candidates if not emergency else None,
                 taken=self._rows(skip) if skip else None,
             )
             count = settings.emergency_offers if emergency else 1
@@ -623,7 +634,7 @@ class Planner:
     async def batch(self, orders: list[Order], wants: list[engine.Order]) -> None:
         """Scheduled orders together: minimum total cost, each caregiver taking one."""
         free = [c for c in self.fleet if c.id not in self.busy]
-        result = batch.solve(wants, free, self.run.now.timestamp(), self.run.config)
+        result = batch.solve(wants, free, self.run.now.timestamp(), self.config)
         for order, want in zip(orders, wants, strict=True):
             chosen = result.assigned.get(want.id)
             if chosen is not None:
