@@ -10,9 +10,9 @@ committed (DESIGN.md invariant 3). ``now`` is an argument, so tests drive it ste
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from app.config import Settings
 from app.dispatch import batch
 from app.dispatch import model as engine
 from app.dispatch.assign import Candidate, Ranking
+from app.dispatch.constraints import Exclusion, Placement, place
 from app.dispatch.index import FleetIndex
 from app.dispatch.policy import DispatchConfig
 from app.errors import Conflict
@@ -42,8 +43,8 @@ from app.models import (
 )
 from app.models.types import UUID, UTCDateTime
 from app.services import events, offer_machine, visits
+from app.services.fleet import Roster, district_config, district_zone
 from app.services.fleet import caregivers as load_caregivers
-from app.services.fleet import district_config, district_zone
 from app.services.fleet import orders as load_orders
 from app.services.order_machine import Event, transition
 
@@ -105,7 +106,10 @@ def explain(
     ranking: Ranking | None, candidates: Sequence[Candidate], **extra: Any
 ) -> dict[str, Any]:
     """The engine's reasons in plain JSON: candidates best first with their cost parts (they
-    add up to the cost), and how many caregivers each hard constraint excluded."""
+    add up to the cost), and how many of the caregivers the search examined each hard
+    constraint excluded (``excluded_scope: "examined"``: the spatial search looks at the
+    caregivers near the order, not at the whole district; ``"none"`` without a ranking, when
+    nobody was counted)."""
     return {
         "candidates": [
             {
@@ -119,16 +123,81 @@ def explain(
             for c in candidates
         ],
         "excluded": {k.value: v for k, v in (ranking.excluded if ranking else {}).items()},
+        "excluded_scope": "examined" if ranking else "none",
         "examined": ranking.examined if ranking else 0,
         **extra,
     }
 
 
-def no_candidate_reason(excluded: dict[str, int]) -> str:
-    if not excluded:
-        return "No caregiver of the district is on duty with a known position."
-    parts = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(excluded.items()))
-    return f"No caregiver can take it ({parts})."
+# Not exclusions: caregivers the rules let through, and why they were not offered the order.
+BUSY = "busy"  # holds an open offer for another order, or was given one in this pass
+ASKED = "already_asked"  # offered this order before (declined, or let the offer expire)
+AVAILABLE = "available"
+NO_POSITION = "no_position"  # on duty without a known position (the engine cannot place them)
+NOT_EXCLUDED = (BUSY, ASKED, AVAILABLE)
+
+# How a district count reads in an escalation reason: "{n} {label}".
+_LABELS = {
+    Exclusion.off_duty.value: "off duty",
+    NO_POSITION: "without a known position",
+    Exclusion.blocked.value: "blocked by the senior",
+    Exclusion.gender.value: "not of the gender the senior requires",
+    Exclusion.skill.value: "without the skill {skills}",
+    Exclusion.certificate.value: "with a certificate that lapses before the visit ends",
+    Exclusion.radius.value: "outside their service radius",
+    Exclusion.stale_position.value: "with an out-of-date position",
+    Exclusion.shift.value: "not in shift then",
+    Exclusion.reachable.value: "unable to fit the visit in their day in time",
+    Exclusion.daily_cap.value: "at their daily visit cap",
+    BUSY: "busy with other offers",
+    ASKED: "asked already",
+}
+
+
+def explain_district(counts: Mapping[str, int], **extra: Any) -> dict[str, Any]:
+    """An escalation's explanation: every caregiver of the district counted once, by the first
+    rule that excludes them (``excluded``), or as busy, already asked or available."""
+    return {
+        "candidates": [],
+        "excluded": {k: v for k, v in sorted(counts.items()) if v and k not in NOT_EXCLUDED},
+        "excluded_scope": "district",
+        "caregivers": sum(counts.values()),
+        **{k: counts.get(k, 0) for k in NOT_EXCLUDED},
+        **extra,
+    }
+
+
+def _skills(skills: Collection[str]) -> str:
+    names = sorted(skills)
+    return names[0] if len(names) == 1 else " and ".join([", ".join(names[:-1]), names[-1]])
+
+
+def no_candidate_reason(counts: Mapping[str, int], *, skills: Collection[str] = ()) -> str:
+    """Why nobody can be offered the order, in plain words, from the district-wide counts
+    (``district_counts``): never "nobody on duty" when someone is."""
+    total = sum(counts.values())
+    on_duty = total - counts.get(Exclusion.off_duty.value, 0)
+    if total == 0:
+        return "The district has no active caregivers."
+    if on_duty == 0:
+        return f"None of the district's {total} caregivers is on duty."
+    if counts.get(NO_POSITION, 0) == on_duty:
+        return f"None of the {on_duty} caregivers on duty has reported a position."
+    if counts.get(Exclusion.skill.value, 0) == on_duty:
+        what = "skill" if len(skills) == 1 else "skills"
+        return f"None of the {on_duty} caregivers on duty has the {what} {_skills(skills)}."
+    if counts.get(BUSY, 0) and not counts.get(ASKED, 0):
+        return f"All {counts[BUSY]} caregivers who could take it are busy with other offers."
+    if counts.get(ASKED, 0) and not counts.get(BUSY, 0):
+        return f"All {counts[ASKED]} caregivers who could take it were asked already."
+    parts = [
+        f"{n} {_LABELS.get(why, why.replace('_', ' ')).format(skills=_skills(skills))}"
+        for why, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if n and why != Exclusion.off_duty.value
+    ]
+    off = counts.get(Exclusion.off_duty.value, 0)
+    tail = f"; {off} more off duty" if off else ""
+    return f"None of the {on_duty} caregivers on duty can take it: {', '.join(parts)}{tail}."
 
 
 class Pass:
@@ -547,6 +616,7 @@ class Planner:
         # emergency may still ask them).
         self.busy = set(busy_offers)
         self.auto_accept = auto_accept
+        self._everyone: Roster | None = None
 
     def _rows(self, ids: set[uuid.UUID]) -> np.ndarray:
         assert self.index is not None
@@ -559,6 +629,8 @@ class Planner:
         settings, now = self.run.settings, self.run.now
         emergency = order.priority is Priority.emergency
         due = response_due(order, settings, self.config)
+        # These two escalations say why without counting anyone: their explanation stays
+        # cheap (a backlog can put many orders at risk in one pass).
         if rounds >= settings.max_offer_rounds:
             await self.run.decide(
                 order.id,
@@ -604,26 +676,33 @@ class Planner:
         )
         self.busy.update(c.caregiver_id for c in chosen if isinstance(c.caregiver_id, uuid.UUID))
 
+    def _busy_could(self, want: engine.Order, before: set[uuid.UUID]) -> bool:
+        """Someone busy with another offer (not asked before) could take it: their offer is
+        answered or expires within a minute, so the order waits for them."""
+        now = self.run.now.timestamp()
+        return any(
+            isinstance(place(want, c, now, self.config), Placement)
+            for c in self.fleet
+            if c.id in self.busy and c.id not in before
+        )
+
     async def _nobody(
         self, order: Order, want: engine.Order, before: set[uuid.UUID], extra: dict[str, Any]
     ) -> None:
         """No one to offer it to now. Wait while whoever could take it is only busy with
         another offer (or, for a scheduled order, while there is time for someone to come on
         duty); otherwise escalate, saying why nobody could."""
-        now = self.run.now.timestamp()
-        free = self.index.rank(want, now, limit=1) if self.index is not None else None
-        busy_only = (
-            free is not None and free.best is not None and free.best.caregiver_id not in before
-        )
-        if busy_only or (not order.asap and not self._close(order)):
+        if self._busy_could(want, before) or (not order.asap and not self._close(order)):
             self.run.tally.waiting += 1
             return
-        if free is not None and free.best is not None:
-            reason = f"All {len(before)} caregivers who could take it were asked already."
-        else:
-            excluded = {k.value: v for k, v in (free.excluded if free else {}).items()}
-            reason = no_candidate_reason(excluded)
-        await self.run.decide(order.id, "escalate", [], explain(free, [], **extra), reason=reason)
+        counts = await self.district_counts(want, before)
+        await self.run.decide(
+            order.id,
+            "escalate",
+            [],
+            explain_district(counts, **extra),
+            reason=no_candidate_reason(counts, skills=want.skills),
+        )
 
     def _close(self, order: Order) -> bool:
         """A scheduled order close enough to its window that waiting for a caregiver to
@@ -631,8 +710,51 @@ class Planner:
         lead = timedelta(minutes=self.run.settings.scheduled_escalate_lead_min)
         return order.window_start is not None and order.window_start - self.run.now <= lead
 
+    async def district_counts(
+        self, want: engine.Order, before: Collection[uuid.UUID]
+    ) -> Counter[str]:
+        """Every active caregiver of the district, on duty or not, counted once: by the first
+        rule of the engine's reference ``place`` that excludes them, else as busy (an open
+        offer), already asked, or available. Only an escalation for want of a candidate needs
+        it (its reason is read from it): the caregivers are read on first use in a pass, and
+        judging them is about 6 us each (11 ms for 2,000), which an escalation can afford."""
+        if self._everyone is None:
+            async with self.run.sessionmaker() as session:
+                self._everyone = await load_caregivers(
+                    session,
+                    district_id=self.district_id,
+                    senior_ids=(),
+                    now=self.run.now,
+                    tz=self.tz,
+                    everyone=True,
+                )
+        now = self.run.now.timestamp()
+        counts: Counter[str] = Counter()
+        for c in self._everyone.caregivers:
+            unlocated = c.id in self._everyone.unlocated
+            if unlocated:
+                # Where they are is unknown: judge them as if at the senior's door. A rule
+                # that excludes them even there excludes them; otherwise the position is why.
+                c = replace(c, lat=want.lat, lon=want.lon)
+            verdict = place(want, c, now, self.config)
+            if isinstance(verdict, Exclusion) and not (
+                unlocated and verdict is Exclusion.stale_position
+            ):
+                counts[verdict.value] += 1
+            elif unlocated:
+                counts[NO_POSITION] += 1
+            elif c.id in before:
+                counts[ASKED] += 1
+            elif c.id in self.busy:
+                counts[BUSY] += 1
+            else:
+                counts[AVAILABLE] += 1
+        return counts
+
     async def batch(self, orders: list[Order], wants: list[engine.Order]) -> None:
-        """Scheduled orders together: minimum total cost, each caregiver taking one."""
+        """Scheduled orders together: minimum total cost, each caregiver taking one. An order
+        that only caregivers busy with offers could take waits for them; one nobody can take
+        waits for someone to come on duty until it is close to its window."""
         free = [c for c in self.fleet if c.id not in self.busy]
         result = batch.solve(wants, free, self.run.now.timestamp(), self.config)
         for order, want in zip(orders, wants, strict=True):
@@ -643,23 +765,23 @@ class Planner:
                 await self.run.decide(order.id, "batch", [chosen], explanation, auto_assign=auto)
                 if isinstance(chosen.caregiver_id, uuid.UUID):
                     self.busy.add(chosen.caregiver_id)
-            elif self._close(order):
-                excluded = {k.value: v for k, v in result.unplaced.get(want.id, {}).items()}
+            elif self._busy_could(want, set()) or not self._close(order):
+                self.run.tally.waiting += 1
+            else:
                 outbid = result.outbid.get(want.id, 0)
+                counts = await self.district_counts(want, ())
                 reason = (
                     f"All {outbid} caregivers who could take it were given other orders."
                     if outbid
-                    else no_candidate_reason(excluded)
+                    else no_candidate_reason(counts, skills=want.skills)
                 )
                 await self.run.decide(
                     order.id,
                     "escalate",
                     [],
-                    {"candidates": [], "excluded": excluded, "outbid": outbid},
+                    explain_district(counts, outbid=outbid),
                     reason=reason,
                 )
-            else:
-                self.run.tally.waiting += 1
 
 
 async def run_once(
