@@ -121,17 +121,17 @@ async def caregivers(
     if not rows:
         return Roster([])
     horizon = max(now + HORIZON, until or now)
-    ids = [c.id for c in rows]
+    found = [c.id for c in rows]
     skills: dict[uuid.UUID, dict[str, float | None]] = defaultdict(dict)
     for s in (
-        await session.execute(select(CaregiverSkill).where(CaregiverSkill.caregiver_id.in_(ids)))
+        await session.execute(select(CaregiverSkill).where(CaregiverSkill.caregiver_id.in_(found)))
     ).scalars():
         skills[s.caregiver_id][s.skill] = certificate_expiry(s.certificate_expires_on, tz)
     shifts: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
     for sh in (
         await session.execute(
             select(Shift).where(
-                Shift.caregiver_id.in_(ids), Shift.ends_at > now, Shift.starts_at < horizon
+                Shift.caregiver_id.in_(found), Shift.ends_at > now, Shift.starts_at < horizon
             )
         )
     ).scalars():
@@ -143,7 +143,7 @@ async def caregivers(
         )
         .join(Order, Order.id == Visit.order_id)
         .where(
-            Visit.caregiver_id.in_(ids),
+            Visit.caregiver_id.in_(found),
             Visit.status.in_((VisitStatus.assigned, VisitStatus.in_progress)),
             Visit.starts_at < horizon,
         )
@@ -163,7 +163,7 @@ async def caregivers(
             await session.execute(
                 select(Visit.caregiver_id, func.count())
                 .where(
-                    Visit.caregiver_id.in_(ids),
+                    Visit.caregiver_id.in_(found),
                     Visit.status == VisitStatus.completed,
                     Visit.starts_at >= today,
                 )
@@ -179,7 +179,7 @@ async def caregivers(
                 select(Visit.caregiver_id, Order.senior_id, func.count())
                 .join(Order, Order.id == Visit.order_id)
                 .where(
-                    Visit.caregiver_id.in_(ids),
+                    Visit.caregiver_id.in_(found),
                     Visit.status == VisitStatus.completed,
                     Order.senior_id.in_(seniors),
                 )
