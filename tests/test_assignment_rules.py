@@ -276,6 +276,53 @@ class TestSoftRules:
         assert manual["explanation"]["time_zone"] == "Asia/Shanghai"
 
 
+class TestWindow:
+    async def test_a_window_with_no_room_left_needs_an_override(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        now = datetime.now(UTC)
+        order = await order_of(
+            client,
+            world.senior,
+            service_code="bathing",
+            window_start=(now + timedelta(hours=1)).isoformat(),
+            window_end=(now + timedelta(hours=2)).isoformat(),
+        )
+        later = now + timedelta(hours=1, minutes=30)  # the last start that fit was 30 min ago
+        at(client, later)
+        await ready(client, world.nurse)
+
+        r = await assign(client, world, order["id"], world.nurse.id)
+
+        assert r.status_code == 409
+        assert r.json()["code"] == "outside_window"
+        assert r.json()["overridable"] is True
+        r = await assign(
+            client, world, order["id"], world.nurse.id, override=True, reason="She can wait"
+        )
+        assert r.status_code == 200, r.text
+        [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+        assert later <= datetime.fromisoformat(visit["starts_at"]) < later + timedelta(minutes=1)
+
+    async def test_too_far_for_an_emergency_is_said_and_can_be_overridden(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        sos = await client.post("/v1/sos", headers=world.senior.auth)
+        assert sos.status_code in (200, 201), sos.text
+        far = (HOME[0] + 0.36, HOME[1])  # 40 km north: hours away by e-bike
+        await ready(client, world.nurse, at=far)
+
+        r = await assign(client, world, sos.json()["id"], world.nurse.id)
+
+        assert r.status_code == 409
+        assert [rule["code"] for rule in r.json()["rules"]] == ["outside_radius", "outside_window"]
+        assert "45 min" in r.json()["rules"][1]["detail"]
+        r = await assign(
+            client, world, sos.json()["id"], world.nurse.id, override=True, reason="Nobody else"
+        )
+        assert r.status_code == 200, r.text
+
+
 class TestHardRules:
     async def test_a_block_is_never_overridden(
         self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]

@@ -224,46 +224,38 @@ def _unreachable(
     want: engine.Order, c: engine.Caregiver, now: float, cfg: DispatchConfig, tz: ZoneInfo
 ) -> tuple[Broken, engine.Caregiver, engine.Order]:
     """``place`` found no gap in the caregiver's day for the visit. Find out why by setting
-    aside one cause at a time: the shift (soft), travel, the other visits, the window."""
+    aside one cause at a time: the shift (soft); the window, if even a free caregiver could
+    not make it from where they are (soft); else the other visits, with the travel between
+    them (hard)."""
     anytime = _around_the_clock(want, c, now, cfg)
     if place(want, anytime, now, cfg) is not Exclusion.reachable:
-        return (
-            Broken(
-                "outside_shift",
-                "The visit does not fit inside the caregiver's shift (with the travel to "
-                "get there).",
-                soft=True,
-            ),
-            anytime,
-            want,
-        )
+        detail = "The visit does not fit inside the caregiver's shift (with the travel there)."
+        return Broken("outside_shift", detail, soft=True), anytime, want
+    if place(want, replace(anytime, bookings=()), now, cfg) is Exclusion.reachable:
+        return _outside_window(want, now, cfg, tz), c, _later(want, now, cfg)
     instant = replace(cfg, travel=_NO_TRAVEL)
     if place(want, anytime, now, instant) is not Exclusion.reachable:
         return _no_time_to_travel(want, c, now, cfg, tz), c, want
-    if place(want, replace(anytime, bookings=()), now, instant) is not Exclusion.reachable:
-        return (
-            Broken("caregiver_busy", "The caregiver already has a visit at that time.", soft=False),
-            c,
-            want,
-        )
-    # Even a free caregiver at the door could not fit it: the window has no room left.
+    detail = "The caregiver already has a visit at that time."
+    return Broken("caregiver_busy", detail, soft=False), c, want
+
+
+def _later(want: engine.Order, now: float, cfg: DispatchConfig) -> engine.Order:
+    """``want`` with a day more to end by (the window, or an ASAP order's longest wait)."""
+    return replace(want, window_end=latest_end(want, now, cfg) + DAY_S)
+
+
+def _outside_window(want: engine.Order, now: float, cfg: DispatchConfig, tz: ZoneInfo) -> Broken:
     last = latest_end(want, now, cfg) - want.duration_s
-    later = replace(
-        want,
-        window_end=max(
-            want.window_end or now,
-            now + cfg.asap_max_wait_s[want.priority] + want.duration_s,
-        ),
-    )
-    return (
-        Broken(
-            "outside_window",
-            f"The visit's window has no room left: it had to start by {_local(last, tz)}.",
-            soft=True,
-        ),
-        c,
-        later,
-    )
+    if want.asap:
+        wait = cfg.asap_max_wait_s[want.priority] / 60
+        detail = (
+            f"From where the caregiver is, the visit could not start within the {wait:.0f} min "
+            f"that {want.priority.value} orders may wait (by {_local(last, tz)})."
+        )
+    else:
+        detail = f"The visit's window has no room left: it had to start by {_local(last, tz)}."
+    return Broken("outside_window", detail, soft=True)
 
 
 def _no_time_to_travel(
