@@ -72,8 +72,9 @@ async def order_detail(
 async def decisions(
     order_id: uuid.UUID, principal: OperatorDep, session: SessionDep
 ) -> list[DecisionOut]:
-    """Each decision (offer, emergency broadcast, batch, auto-assignment, escalation) with the
-    engine's candidates, their cost broken into parts, and the exclusions per hard rule."""
+    """Each decision (offer, emergency broadcast, batch, auto-assignment, escalation, an
+    operator's manual assignment) with the engine's candidates, their cost broken into parts,
+    the exclusions per hard rule and what they count, and any rule an operator overrode."""
     return await ops.decisions(session, principal, order_id)
 
 
