@@ -95,6 +95,8 @@ ESCALATION_REASONS = frozenset(
         "outbid",  # the batch gave everyone who could take it another order
         "nobody_on_duty",  # no caregiver of the district is on duty with a position
         "no_candidate",  # several rules together excluded everyone
+        "busy",  # everyone who could take it holds another offer
+        "no_position",  # nobody on duty has reported a position
         "response_target",  # an emergency's response target is at risk
         "off_duty",
         "blocked",

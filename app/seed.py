@@ -538,7 +538,10 @@ class _Orders:
         """Assign by hand; returns the caregiver and the visit."""
         order = await self.session.get(Order, order_id)
         assert order is not None
-        caregiver = self.pick(skill, *visits.slot(order, at))
+        starts = at if order.asap or order.window_start is None else max(order.window_start, at)
+        caregiver = self.pick(skill, starts, starts + timedelta(minutes=order.duration_min))
+        # The demo's past is replayed with today's rows (where everyone is now, who is on duty
+        # now), so soft rules are overridden, as a duty desk may; hard ones still hold.
         await visits.assign(
             self.session,
             self.operator,
@@ -546,6 +549,7 @@ class _Orders:
             caregiver_id=caregiver.id,
             reason="Assigned by the duty desk",
             now=at,
+            override=True,
         )
         visit = next(
             v

@@ -73,6 +73,22 @@ class World:
     def provider_a_headers(self) -> dict[str, str]:
         return {"X-API-Key": self.provider_a_key}
 
+    def caregiver(self, caregiver_id: uuid.UUID) -> Person:
+        people = [self.nurse, self.helper, self.other_caregiver, *self.extra.values()]
+        return next(p for p in people if p.id == caregiver_id)
+
+
+async def ready(client: AsyncClient, who: Person, at: tuple[float, float] = NEAR_HOME) -> None:
+    """The caregiver goes on duty and reports a position (near the seniors' homes by default),
+    through the API as their phone would: what an operator expects of someone they assign
+    an ASAP visit to (the engine's rules hold a manual assignment to it)."""
+    r = await client.put("/v1/caregivers/me/duty", json={"on_duty": True}, headers=who.auth)
+    assert r.status_code == 200, r.text
+    r = await client.put(
+        "/v1/caregivers/me/position", json={"lat": at[0], "lon": at[1]}, headers=who.auth
+    )
+    assert r.status_code == 200, r.text
+
 
 def _token(settings: Settings, account_id: uuid.UUID, role: Role) -> str:
     return create_access_token(settings, account_id=account_id, role=role)[0]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.main import create_app
 from app.models import AuditLog
-from tests.factories import NEAR_HOME, PASSWORD, World
+from tests.factories import NEAR_HOME, PASSWORD, World, ready
 from tests.test_auth import assert_problem
 
 SENIOR_ADDRESS = "Room 001, 118 Laodong Road"  # tests.factories.senior_in("13900000001")
@@ -50,6 +50,8 @@ async def assign(
     caregiver_id: uuid.UUID,
     operator: str = "operator_a",
 ) -> dict[str, Any]:
+    """The operator assigns a caregiver who is on duty near the senior (``ready``)."""
+    await ready(client, world.caregiver(caregiver_id))
     r = await client.post(
         f"/v1/ops/orders/{order_id}/assign",
         json={"caregiver_id": str(caregiver_id)},
@@ -653,6 +655,7 @@ class TestContactVisibility:
         self, client: AsyncClient, world: World
     ) -> None:
         order, visit = await assigned_visit(client, world, service_code="cleaning")
+        await ready(client, world.helper)
 
         r = await client.post(
             f"/v1/ops/orders/{order['id']}/reassign",

@@ -42,7 +42,7 @@ from app.models import (
     Visit,
 )
 from app.security import create_access_token
-from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World
+from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World, ready
 
 PROBLEM = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
@@ -228,6 +228,7 @@ class Scene:
             "nurse": str(self.world.nurse.id),
             "helper": str(self.world.helper.id),
             "senior": str(self.world.senior.id),
+            "district_b": str(self.world.district_b),
         }
 
     def headers(self, who: str) -> dict[str, str]:
@@ -244,6 +245,7 @@ async def scene(http: AsyncClient, world: World) -> Scene:
         return str(r.json()["id"])
 
     async def assign(order_id: str, caregiver: uuid.UUID) -> None:
+        await ready(http, world.caregiver(caregiver))
         r = await http.post(
             f"/v1/ops/orders/{order_id}/assign",
             json={"caregiver_id": str(caregiver)},
@@ -408,6 +410,12 @@ BODIES: dict[str, Endpoint] = {
         lambda s: {"code": "yanta", "name": "Yanta", "city": "Xi'an"},
         201,
     ),
+    "district_patch": Endpoint(
+        "PATCH",
+        "/v1/admin/districts/{district_b}",
+        "admin",
+        lambda s: {"city": "Xi'an", "time_zone": "Asia/Urumqi"},
+    ),
     "operator": Endpoint(
         "POST",
         "/v1/admin/operators",
@@ -542,6 +550,8 @@ async def test_an_unknown_field_in_a_nested_object_is_refused(
         ("rating", "caregiver_id", ZERO_UUID),
         ("check_in", "distance_m", 0),
         ("operator", "role", "admin"),
+        ("district_patch", "code", "beilin-2"),
+        ("district_patch", "id", ZERO_UUID),
     ],
 )
 async def test_a_server_owned_field_cannot_be_set_by_the_client(
@@ -583,6 +593,10 @@ WRONG_TYPES: list[tuple[str, tuple[str | int, ...], Any]] = [
     ("assign", ("caregiver_id",), {"id": ZERO_UUID}),
     ("assign", ("caregiver_id",), [ZERO_UUID]),
     ("assign", ("reason",), None),
+    ("assign", ("override",), "yes please"),
+    ("assign", ("override",), None),
+    ("assign", ("override",), [True]),
+    ("reassign", ("override",), {"on": True}),
     ("reassign", ("caregiver_id",), "123"),
     ("check_in", ("lat",), "north"),
     ("check_in", ("lat",), None),
@@ -623,6 +637,12 @@ WRONG_TYPES: list[tuple[str, tuple[str | int, ...], Any]] = [
     ("provider", ("auto_accept",), "perhaps"),
     ("provider", ("name",), 7),
     ("district", ("code",), 7),
+    ("district", ("time_zone",), 8),
+    ("district", ("time_zone",), None),
+    ("district_patch", ("time_zone",), ["UTC"]),
+    ("district_patch", ("time_zone",), None),
+    ("district_patch", ("name",), None),
+    ("district_patch", ("city",), 7),
     ("operator", ("district_id",), "lianhu"),
 ]
 
@@ -643,6 +663,17 @@ async def test_a_wrong_type_is_a_422_naming_the_field(
     body = set_path(BODIES[name].body(scene), path, value)
     field = next(str(p) for p in reversed(path) if isinstance(p, str))
     await refused_body(http, sessionmaker, scene, name, json=body, mentions=(field,))
+
+
+@pytest.mark.parametrize("name", ["assign", "reassign"])
+@pytest.mark.parametrize("reason", [DROP, "", "   "], ids=["absent", "empty", "blank"])
+async def test_an_override_without_a_reason_is_a_422(
+    http: AsyncClient, sessionmaker: Sessionmaker, scene: Scene, name: str, reason: Any
+) -> None:
+    """Setting the rules aside must say why: the reason is what is recorded."""
+    body = {**BODIES[name].body(scene), "override": True, "reason": "x"}
+    body = set_path(body, ("reason",), reason)
+    await refused_body(http, sessionmaker, scene, name, json=body, mentions=("reason",))
 
 
 MISSING = [(name, field) for name, fields in REQUIRED.items() for field in fields]
@@ -709,6 +740,8 @@ async def test_a_list_instead_of_the_object_is_a_422(
         ("caregiver", ("password",), 129),
         ("provider", ("login",), 65),
         ("district", ("code",), 33),
+        ("district", ("time_zone",), 65),
+        ("district_patch", ("city",), 121),
     ],
 )
 async def test_an_overlong_string_is_a_422_naming_the_field(
@@ -1403,6 +1436,7 @@ ID_ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
         {"starts_at": "2030-01-01T08:00:00+08:00", "ends_at": "2030-01-01T16:00:00+08:00"},
     ),
     ("GET", "/v1/provider/visits/{id}", "visit_id", "provider", None),
+    ("PATCH", "/v1/admin/districts/{id}", "district_id", "admin", {"name": "Yanta"}),
 ]
 BAD_IDS = [
     "not-a-uuid",
@@ -1521,7 +1555,7 @@ async def test_someone_elses_object_is_a_404(
         ("POST", "/v1/orders/{pending}/explode"),
         ("GET", "/v1/ops/orders/{pending}/history/1"),
         ("GET", "/v1/orders/{pending}/cancel/now"),
-        ("DELETE", "/v1/admin/districts/lianhu"),
+        ("DELETE", "/v1/admin/districts/lianhu/operators"),
         ("GET", "/v1/../etc/passwd"),
     ],
 )
@@ -1553,6 +1587,7 @@ async def test_an_unknown_route_is_a_404(
         ("POST", "/v1/caregivers/me/position"),
         ("DELETE", "/v1/ops/seniors"),
         ("PUT", "/v1/ops/orders/{pending}/assign"),
+        ("DELETE", "/v1/admin/districts/{district_b}"),
         ("GET", "/v1/auth/token"),
         ("POST", "/healthz"),
         ("DELETE", "/readyz"),

@@ -17,7 +17,7 @@ from app.deps import Principal
 from app.models import Order, OutboxEvent, Role, Visit
 from app.services import accounts
 from tests.conftest import IS_POSTGRES
-from tests.factories import World, caregiver_in, resend_shed, senior_in
+from tests.factories import NEAR_HOME, World, caregiver_in, ready, resend_shed, senior_in
 
 N = 50
 
@@ -35,6 +35,9 @@ async def _caregivers(
             )
             for i in range(count)
         ]
+        for c in made:  # on duty near the seniors: the engine's rules let them take an ASAP visit
+            c.on_duty = True
+            c.lat, c.lon, c.position_at = NEAR_HOME[0], NEAR_HOME[1], now
         return [c.id for c in made]
 
 
@@ -290,12 +293,12 @@ async def test_racing_ratings_count_once(
     client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     from app.models import Caregiver
-    from tests.factories import NEAR_HOME
 
     r = await client.post(
         "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
     )
     order_id = r.json()["id"]
+    await ready(client, world.nurse)
     await client.post(
         f"/v1/ops/orders/{order_id}/assign",
         json={"caregiver_id": str(world.nurse.id)},
@@ -333,6 +336,8 @@ async def test_a_transition_based_on_a_stale_read_loses_even_if_the_status_match
         "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
     )
     order_id = uuid.UUID(r.json()["id"])
+    await ready(client, world.nurse)
+    await ready(client, world.helper)
     await client.post(
         f"/v1/ops/orders/{order_id}/assign",
         json={"caregiver_id": str(world.nurse.id)},

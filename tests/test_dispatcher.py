@@ -354,6 +354,7 @@ class TestOffers:
         order = await place(client, world)
         await dispatch(sessionmaker, settings)
         [offer] = await offers_of(client, world.nurse)
+        await on_duty(client, world.helper, FAR)
         r = await client.post(
             f"/v1/ops/orders/{order['id']}/assign",
             json={"caregiver_id": str(world.helper.id), "reason": "phoned him"},
@@ -680,3 +681,39 @@ class TestRace:
                 .where(OutboxEvent.order_id == order_id, OutboxEvent.type == "order.accept")
             )
         assert (active, accepted, still_open, accepts) == (1, 1, 0, 1)
+
+
+class TestFigures:
+    async def test_dispatch_moves_the_first_offer_and_escalation_figures(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        """/metrics: order-to-first-offer and SOS-to-first-offer histograms, escalations by
+        reason code (never free text)."""
+        from prometheus_client import REGISTRY
+
+        def value(name: str, **labels: str) -> float:
+            return REGISTRY.get_sample_value(name, labels) or 0.0
+
+        sos = value("doorstep_sos_to_first_offer_seconds_count")
+        asap = value("doorstep_order_to_first_offer_seconds_count")
+        nobody = value("doorstep_escalations_total", reason="nobody_on_duty")
+
+        await place(client, world)  # nobody is on duty yet
+        await dispatch(sessionmaker, settings)
+        assert value("doorstep_escalations_total", reason="nobody_on_duty") == nobody + 1
+        assert value("doorstep_order_to_first_offer_seconds_count") == asap
+
+        await on_duty(client, world.nurse)
+        await place(client, world)
+        assert (await dispatch(sessionmaker, settings)).offered == 1
+        assert value("doorstep_order_to_first_offer_seconds_count") == asap + 1
+        # An emergency may ask a caregiver who holds another offer.
+        r = await client.post("/v1/sos", headers=world.senior.auth)
+        assert r.status_code == 201, r.text
+        assert (await dispatch(sessionmaker, settings)).offered == 1
+        assert value("doorstep_sos_to_first_offer_seconds_count") == sos + 1
+        assert value("doorstep_order_to_first_offer_seconds_count") == asap + 1

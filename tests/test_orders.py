@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Caregiver, OrderStatusHistory, OutboxEvent
 from app.services.order_machine import TRANSITIONS, Event
-from tests.factories import NEAR_HOME, World
+from tests.factories import NEAR_HOME, World, ready
 
 
 async def place(client: AsyncClient, who: dict[str, str], **body: object) -> dict[str, object]:
@@ -21,6 +21,8 @@ async def place(client: AsyncClient, who: dict[str, str], **body: object) -> dic
 async def assign(
     client: AsyncClient, world: World, order_id: object, caregiver: uuid.UUID
 ) -> dict[str, object]:
+    """The operator assigns a caregiver who is on duty near the senior (``ready``)."""
+    await ready(client, world.caregiver(caregiver))
     r = await client.post(
         f"/v1/ops/orders/{order_id}/assign",
         json={"caregiver_id": str(caregiver)},
@@ -215,10 +217,9 @@ class TestRating:
 
 
 class TestManualAssign:
-    async def test_missing_or_expired_certificate_is_refused(
-        self, client: AsyncClient, world: World
-    ) -> None:
-        order = await place(client, world.senior.auth)  # bathing; the helper's certificate expired
+    async def test_a_missing_skill_is_refused(self, client: AsyncClient, world: World) -> None:
+        order = await place(client, world.senior.auth, service_code="nursing_visit")
+        await ready(client, world.helper)  # housekeeping and (lapsed) bathing only
         r = await client.post(
             f"/v1/ops/orders/{order['id']}/assign",
             json={"caregiver_id": str(world.helper.id)},
@@ -226,7 +227,24 @@ class TestManualAssign:
         )
         assert r.status_code == 409
         assert r.json()["code"] == "missing_skill"
-        assert r.json()["missing_skills"] == ["bathing"]
+        assert r.json()["missing_skills"] == ["nursing"]
+        assert r.json()["overridable"] is False
+
+    async def test_an_expired_certificate_is_refused(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        order = await place(client, world.senior.auth)  # bathing; the helper's certificate expired
+        await ready(client, world.helper)
+        r = await client.post(
+            f"/v1/ops/orders/{order['id']}/assign",
+            json={"caregiver_id": str(world.helper.id)},
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 409
+        assert r.json()["code"] == "certificate_expired"
+        assert r.json()["expired_skills"] == ["bathing"]
+        assert r.json()["valid_through"] == {"bathing": "2020-01-01"}
+        assert "2020-01-01" in r.json()["detail"]
 
     async def test_strict_gender_preference_and_block_list_are_kept(
         self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
@@ -259,6 +277,7 @@ class TestManualAssign:
     async def test_reassign_moves_the_visit(self, client: AsyncClient, world: World) -> None:
         order = await place(client, world.senior.auth, service_code="cleaning")
         await assign(client, world, order["id"], world.nurse.id)
+        await ready(client, world.helper)
         r = await client.post(
             f"/v1/ops/orders/{order['id']}/reassign",
             json={"caregiver_id": str(world.helper.id), "reason": "nurse needed elsewhere"},

@@ -1,12 +1,13 @@
 from httpx import AsyncClient
 
-from tests.factories import NEAR_HOME, World
+from tests.factories import NEAR_HOME, World, ready
 
 
 async def test_order_life(client: AsyncClient, world: World) -> None:
     r = await client.post("/v1/orders", json={"service_code": "bathing"}, headers=world.senior.auth)
     assert r.status_code == 201, r.text
     order = r.json()
+    await ready(client, world.nurse)
     r = await client.post(
         f"/v1/ops/orders/{order['id']}/assign",
         json={"caregiver_id": str(world.nurse.id)},

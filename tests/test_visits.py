@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.factories import FAR, HOME, NEAR_HOME, World
+from tests.factories import FAR, HOME, NEAR_HOME, World, ready
 from tests.test_orders import assign, booked, check_in, place
 
 
@@ -138,6 +138,15 @@ class TestCheckInTime:
         self, client: AsyncClient, world: World
     ) -> None:
         start = datetime.now(UTC) + timedelta(days=1)
+        r = await client.post(
+            f"/v1/ops/caregivers/{world.nurse.id}/shifts",
+            json={
+                "starts_at": (start - timedelta(hours=1)).isoformat(),
+                "ends_at": (start + timedelta(hours=8)).isoformat(),
+            },
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 201, r.text
         _, visit = await booked(
             client,
             world,
@@ -195,6 +204,7 @@ class TestOneVisitAtATime:
         _, visit = await booked(client, world)  # 60 minutes
         await check_in(client, world, visit)
         _at(client, datetime.now(UTC) + timedelta(minutes=90))  # still at the first home
+        await ready(client, world.nurse, at=HOME)  # her phone: still at the first home
         second = await place(client, world.neighbour.auth, service_code="companionship")
         r = await client.post(
             f"/v1/ops/orders/{second['id']}/assign",

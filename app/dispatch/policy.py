@@ -43,7 +43,11 @@ class DispatchConfig:
     asap_max_wait_s: Mapping[Priority, float] = field(default_factory=lambda: DEFAULT_ASAP_WAIT)
     # A position older than this says nothing about where an ASAP caregiver is.
     max_position_age_s: float = 30 * 60.0
-    # The local day (for daily visit caps) starts at midnight in this offset from UTC.
+    # The local day (daily visit caps, the workload term) starts at midnight in this offset
+    # from UTC. The live service sets it per district: its IANA zone's offset at ``now``
+    # (``app.services.fleet.district_config``). One fixed offset per decision: where a zone
+    # changes its clocks (DST), days on the far side of the change are cut an hour off until
+    # ``now`` crosses it too. Certificates are exact: their expiry instants come from the zone.
     utc_offset_s: float = 8 * 3600.0
     candidates: int = 5  # how many ranked candidates a single order asks for
     emergency_offers: int = 3  # an emergency is offered to this many at once

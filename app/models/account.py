@@ -5,9 +5,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, Enum, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db import Base
+from app.localtime import DEFAULT_TIME_ZONE, valid_time_zone
 from app.models.types import UUID, UTCDateTime, new_id, utcnow
 
 
@@ -26,7 +27,16 @@ class District(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     city: Mapped[str] = mapped_column(String(120))
+    # IANA zone: the district's local dates (certificate validity, "today", daily caps).
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @validates("time_zone")
+    def _known_zone(self, _key: str, value: str) -> str:
+        # Every way a district is made or changed goes through here, not only the API's schema.
+        return valid_time_zone(value)
 
 
 class Account(Base):

@@ -80,7 +80,7 @@ class DispatchDecision(Base):
     order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("care_order.id", ondelete="CASCADE"), index=True
     )
-    # offer | emergency | batch | auto_assign | escalate
+    # offer | emergency | batch | auto_assign | escalate | manual (an operator's assignment)
     kind: Mapped[str] = mapped_column(String(16))
     caregiver_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -22,7 +22,7 @@ from app.schemas.people import (
     ShiftIn,
 )
 from app.schemas.visits import OperatorCheckInIn, VisitOut
-from app.services import accounts, ops, orders, seniors, visits
+from app.services import accounts, dispatch, ops, orders, seniors, visits
 
 router = APIRouter(prefix="/ops", tags=["operators"], responses=PROBLEM_RESPONSES)
 
@@ -72,14 +72,24 @@ async def order_detail(
 async def decisions(
     order_id: uuid.UUID, principal: OperatorDep, session: SessionDep
 ) -> list[DecisionOut]:
-    """Each decision (offer, emergency broadcast, batch, auto-assignment, escalation) with the
-    engine's candidates, their cost broken into parts, and the exclusions per hard rule."""
+    """Each decision (offer, emergency broadcast, batch, auto-assignment, escalation, an
+    operator's manual assignment) with the engine's candidates, their cost broken into parts,
+    the exclusions per hard rule and what they count, and any rule an operator overrode."""
     return await ops.decisions(session, principal, order_id)
 
 
-@router.post("/orders/{order_id}/assign", summary="Assign a caregiver by hand")
+@router.post(
+    "/orders/{order_id}/assign",
+    summary="Assign a caregiver by hand, under the engine's rules",
+    description=AssignIn.__doc__,
+)
 async def assign(
-    order_id: uuid.UUID, data: AssignIn, principal: OperatorDep, session: SessionDep, now: NowDep
+    order_id: uuid.UUID,
+    data: AssignIn,
+    principal: OperatorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> OrderOut:
     return OrderOut.model_validate(
         await visits.assign(
@@ -88,14 +98,25 @@ async def assign(
             order_id,
             caregiver_id=data.caregiver_id,
             reason=data.reason,
+            override=data.override,
+            config=dispatch.engine_config(settings),
             now=now,
         )
     )
 
 
-@router.post("/orders/{order_id}/reassign", summary="Move an assigned order to another caregiver")
+@router.post(
+    "/orders/{order_id}/reassign",
+    summary="Move an assigned order to another caregiver, under the engine's rules",
+    description=AssignIn.__doc__,
+)
 async def reassign(
-    order_id: uuid.UUID, data: AssignIn, principal: OperatorDep, session: SessionDep, now: NowDep
+    order_id: uuid.UUID,
+    data: AssignIn,
+    principal: OperatorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> OrderOut:
     return OrderOut.model_validate(
         await visits.reassign(
@@ -104,6 +125,8 @@ async def reassign(
             order_id,
             caregiver_id=data.caregiver_id,
             reason=data.reason,
+            override=data.override,
+            config=dispatch.engine_config(settings),
             now=now,
         )
     )

@@ -43,7 +43,10 @@ class DeclineIn(Input):
 
 class DecisionOut(Output):
     """One dispatch decision with the engine's explanation: candidates with their cost parts
-    (seconds-equivalents that add up to the cost), and how many each hard rule excluded."""
+    (seconds-equivalents that add up to the cost), and how many each hard rule excluded
+    (``excluded_scope``: ``examined`` by the search, the whole ``district``, or ``none``).
+    Kind ``manual`` is an operator's assignment: who, where the engine placed the visit, and
+    the rules overridden (``overridden``) with the operator's reason."""
 
     id: int
     kind: str

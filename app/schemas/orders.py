@@ -59,8 +59,23 @@ class RatingIn(Input):
 
 
 class AssignIn(Input):
+    """The engine's rules judge the choice; a rule it breaks is a 409 whose ``code`` names it.
+    Soft rules (off duty, no or an old position, outside shift, outside radius, daily cap, a
+    window with no room left) may be overridden with ``override: true`` and a reason, which
+    is recorded; hard ones (skill, certificate, the senior's block list and strict gender,
+    overlapping visits, no time to travel) never."""
+
     caregiver_id: uuid.UUID
     reason: Annotated[str, Field(max_length=500)] = ""
+    override: bool = Field(
+        default=False, description="Assign despite the soft rules the caregiver breaks."
+    )
+
+    @model_validator(mode="after")
+    def _override_needs_a_reason(self) -> "AssignIn":
+        if self.override and not self.reason:
+            raise ValueError("an override needs a reason (say why the rules are set aside)")
+        return self
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -68,7 +83,12 @@ class AssignIn(Input):
                 {
                     "caregiver_id": "00000000-0000-0000-0000-000000000000",
                     "reason": "Phoned her; she can go now",
-                }
+                },
+                {
+                    "caregiver_id": "00000000-0000-0000-0000-000000000000",
+                    "reason": "Off duty but lives next door; she agreed to go",
+                    "override": True,
+                },
             ]
         }
     )

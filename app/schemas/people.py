@@ -4,8 +4,9 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, computed_field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, computed_field, model_validator
 
+from app.localtime import DEFAULT_TIME_ZONE, valid_time_zone
 from app.models import Gender
 from app.schemas.common import AwareDatetime, Input, Latitude, Longitude, Output
 
@@ -24,16 +25,53 @@ class EmergencyContact(Input):
     relation: Annotated[str, Field(max_length=40)] = ""
 
 
+TimeZone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone: the district's local dates (certificates, daily caps).",
+        examples=[DEFAULT_TIME_ZONE],
+    ),
+    AfterValidator(valid_time_zone),
+]
+
+
 class DistrictIn(Input):
     code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")]
     name: Name
     city: Name
+    time_zone: TimeZone = DEFAULT_TIME_ZONE
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"code": "lianhu", "name": "Lianhu District", "city": "Xi'an"}]
+            "examples": [
+                {
+                    "code": "lianhu",
+                    "name": "Lianhu District",
+                    "city": "Xi'an",
+                    "time_zone": "Asia/Shanghai",
+                }
+            ]
         }
     )
+
+
+class DistrictPatch(Input):
+    """Only the fields given change."""
+
+    name: Name | None = None
+    city: Name | None = None
+    time_zone: TimeZone | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> "DistrictPatch":
+        # Leaving a field out keeps it; null would erase a value the district must have.
+        if nulls := sorted(k for k in self.model_fields_set if getattr(self, k) is None):
+            raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
+        return self
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"time_zone": "Asia/Urumqi"}]})
 
 
 class DistrictOut(Output):
@@ -41,6 +79,7 @@ class DistrictOut(Output):
     code: str
     name: str
     city: str
+    time_zone: str
 
 
 class OperatorIn(Input):

@@ -30,7 +30,14 @@ from app.models import (
     Shift,
 )
 from app.schemas.auth import Token
-from app.schemas.people import CaregiverIn, DistrictIn, OperatorIn, ProviderIn, SeniorIn
+from app.schemas.people import (
+    CaregiverIn,
+    DistrictIn,
+    DistrictPatch,
+    OperatorIn,
+    ProviderIn,
+    SeniorIn,
+)
 from app.security import (
     create_access_token,
     hash_api_key,
@@ -80,9 +87,22 @@ async def _new_login(session: AsyncSession, login: str) -> None:
 async def create_district(session: AsyncSession, data: DistrictIn) -> District:
     if await session.scalar(select(District.id).where(District.code == data.code)):
         raise Conflict(f"District {data.code!r} exists.", code="already_exists")
-    district = District(code=data.code, name=data.name, city=data.city)
+    district = District(code=data.code, name=data.name, city=data.city, time_zone=data.time_zone)
     session.add(district)
     await _flush_unique(session, "The district")
+    return district
+
+
+async def update_district(
+    session: AsyncSession, district_id: uuid.UUID, data: DistrictPatch
+) -> District:
+    """Change a district's name, city or time zone (404 if there is no such district)."""
+    district = await session.get(District, district_id)
+    if district is None:
+        raise NotFound("No such district.")
+    for key in data.model_fields_set:
+        setattr(district, key, getattr(data, key))
+    await session.flush()
     return district
 
 

@@ -11,20 +11,23 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import ColumnElement, case, func, literal, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.config import Settings
 from app.dispatch import batch
 from app.dispatch import model as engine
 from app.dispatch.assign import Candidate, Ranking
+from app.dispatch.constraints import Exclusion, Placement, place
 from app.dispatch.index import FleetIndex
 from app.dispatch.policy import DispatchConfig
 from app.errors import Conflict
@@ -42,6 +45,7 @@ from app.models import (
 )
 from app.models.types import UUID, UTCDateTime
 from app.services import events, offer_machine, visits
+from app.services.fleet import Roster, district_config, district_zone
 from app.services.fleet import caregivers as load_caregivers
 from app.services.fleet import orders as load_orders
 from app.services.order_machine import Event, transition
@@ -65,6 +69,7 @@ class Queued:
     chosen: Sequence[Candidate]
     explanation: dict[str, Any]
     planned_at: datetime  # the ``now`` of the snapshot and the ranking it came from
+    first: bool = False  # the order's first offer (for the order-to-first-offer figures)
 
 
 @dataclass
@@ -116,7 +121,10 @@ def explain(
     ranking: Ranking | None, candidates: Sequence[Candidate], **extra: Any
 ) -> dict[str, Any]:
     """The engine's reasons in plain JSON: candidates best first with their cost parts (they
-    add up to the cost), and how many caregivers each hard constraint excluded."""
+    add up to the cost), and how many of the caregivers the search examined each hard
+    constraint excluded (``excluded_scope: "examined"``: the spatial search looks at the
+    caregivers near the order, not at the whole district; ``"none"`` without a ranking, when
+    nobody was counted)."""
     return {
         "candidates": [
             {
@@ -130,16 +138,93 @@ def explain(
             for c in candidates
         ],
         "excluded": {k.value: v for k, v in (ranking.excluded if ranking else {}).items()},
+        "excluded_scope": "examined" if ranking else "none",
         "examined": ranking.examined if ranking else 0,
         **extra,
     }
 
 
-def no_candidate_reason(excluded: dict[str, int]) -> str:
-    if not excluded:
-        return "No caregiver of the district is on duty with a known position."
-    parts = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(excluded.items()))
-    return f"No caregiver can take it ({parts})."
+# Not exclusions: caregivers the rules let through, and why they were not offered the order.
+BUSY = "busy"  # holds an open offer for another order, or was given one in this pass
+ASKED = "already_asked"  # offered this order before (declined, or let the offer expire)
+AVAILABLE = "available"
+NO_POSITION = "no_position"  # on duty without a known position (the engine cannot place them)
+NOT_EXCLUDED = (BUSY, ASKED, AVAILABLE)
+
+# How a district count reads in an escalation reason: "{n} {label}".
+_LABELS = {
+    Exclusion.off_duty.value: "off duty",
+    NO_POSITION: "without a known position",
+    Exclusion.blocked.value: "blocked by the senior",
+    Exclusion.gender.value: "not of the gender the senior requires",
+    Exclusion.skill.value: "without the skill {skills}",
+    Exclusion.certificate.value: "with a certificate that lapses before the visit ends",
+    Exclusion.radius.value: "outside their service radius",
+    Exclusion.stale_position.value: "with an out-of-date position",
+    Exclusion.shift.value: "not in shift then",
+    Exclusion.reachable.value: "unable to fit the visit in their day in time",
+    Exclusion.daily_cap.value: "at their daily visit cap",
+    BUSY: "busy with other offers",
+    ASKED: "asked already",
+}
+
+
+def explain_district(counts: Mapping[str, int], **extra: Any) -> dict[str, Any]:
+    """An escalation's explanation: every caregiver of the district counted once, by the first
+    rule that excludes them (``excluded``), or as busy, already asked or available."""
+    return {
+        "candidates": [],
+        "excluded": {k: v for k, v in sorted(counts.items()) if v and k not in NOT_EXCLUDED},
+        "excluded_scope": "district",
+        "caregivers": sum(counts.values()),
+        **{k: counts.get(k, 0) for k in NOT_EXCLUDED},
+        **extra,
+    }
+
+
+def _skills(skills: Collection[str]) -> str:
+    names = sorted(skills)
+    return names[0] if len(names) == 1 else " and ".join([", ".join(names[:-1]), names[-1]])
+
+
+def no_candidate(counts: Mapping[str, int], *, skills: Collection[str] = ()) -> tuple[str, str]:
+    """Why nobody can be offered the order, from the district-wide counts
+    (``district_counts``): a reason code (``metrics.ESCALATION_REASONS``) and the reason in
+    plain words. Never "nobody on duty" when someone is."""
+    total = sum(counts.values())
+    on_duty = total - counts.get(Exclusion.off_duty.value, 0)
+    if total == 0:
+        return "nobody_on_duty", "The district has no active caregivers."
+    if on_duty == 0:
+        return "nobody_on_duty", f"None of the district's {total} caregivers is on duty."
+    if counts.get(NO_POSITION, 0) == on_duty:
+        return (
+            "no_position",
+            f"None of the {on_duty} caregivers on duty has reported a position.",
+        )
+    if counts.get(Exclusion.skill.value, 0) == on_duty:
+        what = "skill" if len(skills) == 1 else "skills"
+        return (
+            "skill",
+            f"None of the {on_duty} caregivers on duty has the {what} {_skills(skills)}.",
+        )
+    if counts.get(BUSY, 0) and not counts.get(ASKED, 0):
+        return (
+            "busy",
+            f"All {counts[BUSY]} caregivers who could take it are busy with other offers.",
+        )
+    if counts.get(ASKED, 0) and not counts.get(BUSY, 0):
+        return "all_asked", f"All {counts[ASKED]} caregivers who could take it were asked already."
+    parts = [
+        f"{n} {_LABELS.get(why, why.replace('_', ' ')).format(skills=_skills(skills))}"
+        for why, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if n and why != Exclusion.off_duty.value
+    ]
+    rules = [why for why, n in counts.items() if n and why != Exclusion.off_duty.value]
+    code = rules[0] if len(rules) == 1 else "no_candidate"
+    off = counts.get(Exclusion.off_duty.value, 0)
+    tail = f"; {off} more off duty" if off else ""
+    return code, f"None of the {on_duty} caregivers on duty can take it: {', '.join(parts)}{tail}."
 
 
 class Pass:
@@ -350,14 +435,17 @@ class Pass:
             for o in pending:
                 by_district[o.district_id].append(o)
             wanted = await load_orders(session, pending)
+            zones = {d: await district_zone(session, d) for d in by_district}
             fleets = {
-                d: await load_caregivers(
-                    session,
-                    district_ids=[d],
-                    senior_ids={o.senior_id for o in orders},
-                    now=self.now,
-                    config=self.config,
-                )
+                d: (
+                    await load_caregivers(
+                        session,
+                        district_id=d,
+                        senior_ids={o.senior_id for o in orders},
+                        now=self.now,
+                        tz=zones[d],
+                    )
+                ).caregivers
                 for d, orders in by_district.items()
             }
             employer = (
@@ -371,7 +459,7 @@ class Pass:
         auto = {cid for cid, _, auto_accept in employer if auto_accept}
         as_engine = {o.id: w for o, w in zip(pending, wanted, strict=True)}
         for district, orders in by_district.items():
-            planner = Planner(self, fleets[district], busy_offers, auto)
+            planner = Planner(self, district, zones[district], fleets[district], busy_offers, auto)
             # Emergencies first, then urgent, then normal; oldest first within each.
             ordered = sorted(orders, key=lambda o: (PRIORITY_ORDER[o.priority], o.created_at))
             single, scheduled = [], []
@@ -475,6 +563,9 @@ class Pass:
                     now=self.now,
                 )
             self.tally.offered += len(todo)
+            for q in todo:
+                if q.first:
+                    self._observe_first_offer(locked[q.order_id])
         except Exception:
             log.exception("a batch of %d offers failed; sending them one by one", len(batch))
             for q in batch:
@@ -521,10 +612,14 @@ class Pass:
         explanation: dict[str, Any],
         *,
         reason: str | None = None,
+        code: str = "other",
         auto_assign: bool = False,
     ) -> bool:
         """Record the decision and carry it out in one transaction, if the order is still
-        pending; False when someone else moved it first (a cancellation, an operator)."""
+        pending; False when someone else moved it first (a cancellation, an operator).
+        ``code``: an escalation's reason code (``metrics.ESCALATION_REASONS``) for the
+        metrics and the log; ``reason`` is the operator's plain words."""
+        escalated = first = None
         try:
             async with self.sessionmaker() as session, session.begin():
                 order = await offer_machine.lock_order(session, order_id)
@@ -541,22 +636,43 @@ class Pass:
                 session.add(decision)
                 await session.flush()
                 if not chosen:
-                    await self._escalate(session, order, reason or "escalated")
+                    await self._escalate(session, order, reason or "escalated", code)
+                    escalated = order
                 elif auto_assign:
                     await self._assign(session, order, chosen[0])
                 else:
+                    first = order if await self._first_offer(session, order) else None
                     await offer_machine.make_all(
                         session, [(order, chosen, decision, self._deadline(order))], now=self.now
                     )
                     self.tally.offered += 1
-                return True
+            # Committed: only now does it count.
+            if escalated is not None:
+                metrics.count_escalation(code)
+            if first is not None:
+                self._observe_first_offer(first)
+            return True
         except Conflict as exc:
             # A caregiver booked in the meantime (auto-assign): the next pass decides again.
             self.tally.errors.append(f"{order_id}: {exc.code}")
             log.info("dispatch of %s deferred: %s", order_id, exc.code)
             return False
 
-    async def _escalate(self, session: AsyncSession, order: Order, reason: str) -> None:
+    async def _first_offer(self, session: AsyncSession, order: Order) -> bool:
+        """No offer was made for this order before (for the order-to-first-offer figures)."""
+        before = await session.scalar(select(Offer.id).where(Offer.order_id == order.id).limit(1))
+        return before is None
+
+    def _observe_first_offer(self, order: Order) -> None:
+        # Scheduled orders are offered hours ahead by design: only ASAP orders count.
+        if order.asap:
+            metrics.observe_first_offer(
+                order.created_at, self.now, emergency=order.priority is Priority.emergency
+            )
+
+    async def _escalate(
+        self, session: AsyncSession, order: Order, reason: str, code: str = "other"
+    ) -> None:
         await transition(
             session,
             order,
@@ -570,7 +686,12 @@ class Pass:
         # The reason is the engine's (counts, rules, skills), never anyone's free text.
         log.info(
             "escalated",
-            extra={"order_id": str(order.id), "priority": order.priority.value, "reason": reason},
+            extra={
+                "order_id": str(order.id),
+                "priority": order.priority.value,
+                "code": code,
+                "reason": reason,
+            },
         )
 
     async def _assign(self, session: AsyncSession, order: Order, chosen: Candidate) -> None:
@@ -606,17 +727,24 @@ class Planner:
     def __init__(
         self,
         run: Pass,
+        district_id: uuid.UUID,
+        tz: ZoneInfo,
         fleet: list[engine.Caregiver],
         busy_offers: set[uuid.UUID],
         auto_accept: set[uuid.UUID],
     ) -> None:
         self.run = run
+        self.district_id = district_id
+        self.tz = tz
+        # The district's days (daily caps) start at its own local midnight.
+        self.config = district_config(run.config, tz, run.now)
         self.fleet = fleet
-        self.index = FleetIndex(fleet, run.config) if fleet else None
+        self.index = FleetIndex(fleet, self.config) if fleet else None
         # Caregivers holding an open offer are not offered a second order at once (an
         # emergency may still ask them).
         self.busy = set(busy_offers)
         self.auto_accept = auto_accept
+        self._everyone: Roster | None = None
 
     def _rows(self, ids: set[uuid.UUID]) -> np.ndarray:
         assert self.index is not None
@@ -628,7 +756,9 @@ class Planner:
     ) -> None:
         settings, now = self.run.settings, self.run.now
         emergency = order.priority is Priority.emergency
-        due = response_due(order, settings, self.run.config)
+        due = response_due(order, settings, self.config)
+        # These two escalations say why without counting anyone: their explanation stays
+        # cheap (a backlog can put many orders at risk in one pass).
         if rounds >= settings.max_offer_rounds:
             await self.run.decide(
                 order.id,
@@ -636,6 +766,7 @@ class Planner:
                 [],
                 explain(None, [], offers_made=len(before)),
                 reason=f"No caregiver accepted after {rounds} rounds of offers.",
+                code="rounds_exhausted",
             )
             return
         if self.run.at_risk(order):
@@ -645,6 +776,7 @@ class Planner:
                 [],
                 explain(None, [], due=due.isoformat()),
                 reason=f"The time window is at risk: the visit must start by {due.isoformat()}.",
+                code="window_at_risk",
             )
             return
         ranking = None
@@ -654,7 +786,7 @@ class Planner:
             ranking = self.index.rank(
                 want,
                 now.timestamp(),
-                limit=self.run.config.candidates if not emergency else None,
+                limit=self.config.candidates if not emergency else None,
                 taken=self._rows(skip) if skip else None,
             )
             count = settings.emergency_offers if emergency else 1
@@ -671,9 +803,20 @@ class Planner:
                 chosen,
                 explain(ranking, ranking.candidates if ranking else [], **extra),
                 planned_at=now,
+                first=not before,
             )
         )
         self.busy.update(c.caregiver_id for c in chosen if isinstance(c.caregiver_id, uuid.UUID))
+
+    def _busy_could(self, want: engine.Order, before: set[uuid.UUID]) -> bool:
+        """Someone busy with another offer (not asked before) could take it: their offer is
+        answered or expires within a minute, so the order waits for them."""
+        now = self.run.now.timestamp()
+        return any(
+            isinstance(place(want, c, now, self.config), Placement)
+            for c in self.fleet
+            if c.id in self.busy and c.id not in before
+        )
 
     async def _nobody(
         self, order: Order, want: engine.Order, before: set[uuid.UUID], extra: dict[str, Any]
@@ -681,20 +824,19 @@ class Planner:
         """No one to offer it to now. Wait while whoever could take it is only busy with
         another offer (or, for a scheduled order, while there is time for someone to come on
         duty); otherwise escalate, saying why nobody could."""
-        now = self.run.now.timestamp()
-        free = self.index.rank(want, now, limit=1) if self.index is not None else None
-        busy_only = (
-            free is not None and free.best is not None and free.best.caregiver_id not in before
-        )
-        if busy_only or (not order.asap and not self._close(order)):
+        if self._busy_could(want, before) or (not order.asap and not self._close(order)):
             self.run.tally.waiting += 1
             return
-        if free is not None and free.best is not None:
-            reason = f"All {len(before)} caregivers who could take it were asked already."
-        else:
-            excluded = {k.value: v for k, v in (free.excluded if free else {}).items()}
-            reason = no_candidate_reason(excluded)
-        await self.run.decide(order.id, "escalate", [], explain(free, [], **extra), reason=reason)
+        counts = await self.district_counts(want, before)
+        code, reason = no_candidate(counts, skills=want.skills)
+        await self.run.decide(
+            order.id,
+            "escalate",
+            [],
+            explain_district(counts, **extra),
+            reason=reason,
+            code=code,
+        )
 
     def _close(self, order: Order) -> bool:
         """A scheduled order close enough to its window that waiting for a caregiver to
@@ -702,10 +844,53 @@ class Planner:
         lead = timedelta(minutes=self.run.settings.scheduled_escalate_lead_min)
         return order.window_start is not None and order.window_start - self.run.now <= lead
 
+    async def district_counts(
+        self, want: engine.Order, before: Collection[uuid.UUID]
+    ) -> Counter[str]:
+        """Every active caregiver of the district, on duty or not, counted once: by the first
+        rule of the engine's reference ``place`` that excludes them, else as busy (an open
+        offer), already asked, or available. Only an escalation for want of a candidate needs
+        it (its reason is read from it): the caregivers are read on first use in a pass, and
+        judging them is about 6 us each (11 ms for 2,000), which an escalation can afford."""
+        if self._everyone is None:
+            async with self.run.sessionmaker() as session:
+                self._everyone = await load_caregivers(
+                    session,
+                    district_id=self.district_id,
+                    senior_ids=(),
+                    now=self.run.now,
+                    tz=self.tz,
+                    everyone=True,
+                )
+        now = self.run.now.timestamp()
+        counts: Counter[str] = Counter()
+        for c in self._everyone.caregivers:
+            unlocated = c.id in self._everyone.unlocated
+            if unlocated:
+                # Where they are is unknown: judge them as if at the senior's door. A rule
+                # that excludes them even there excludes them; otherwise the position is why.
+                c = replace(c, lat=want.lat, lon=want.lon)
+            verdict = place(want, c, now, self.config)
+            if isinstance(verdict, Exclusion) and not (
+                unlocated and verdict is Exclusion.stale_position
+            ):
+                counts[verdict.value] += 1
+            elif unlocated:
+                counts[NO_POSITION] += 1
+            elif c.id in before:
+                counts[ASKED] += 1
+            elif c.id in self.busy:
+                counts[BUSY] += 1
+            else:
+                counts[AVAILABLE] += 1
+        return counts
+
     async def batch(self, orders: list[Order], wants: list[engine.Order]) -> None:
-        """Scheduled orders together: minimum total cost, each caregiver taking one."""
+        """Scheduled orders together: minimum total cost, each caregiver taking one. An order
+        that only caregivers busy with offers could take waits for them; one nobody can take
+        waits for someone to come on duty until it is close to its window."""
         free = [c for c in self.fleet if c.id not in self.busy]
-        result = batch.solve(wants, free, self.run.now.timestamp(), self.run.config)
+        result = batch.solve(wants, free, self.run.now.timestamp(), self.config)
         for order, want in zip(orders, wants, strict=True):
             chosen = result.assigned.get(want.id)
             if chosen is not None:
@@ -714,23 +899,27 @@ class Planner:
                 await self.run.decide(order.id, "batch", [chosen], explanation, auto_assign=auto)
                 if isinstance(chosen.caregiver_id, uuid.UUID):
                     self.busy.add(chosen.caregiver_id)
-            elif self._close(order):
-                excluded = {k.value: v for k, v in result.unplaced.get(want.id, {}).items()}
+            elif self._busy_could(want, set()) or not self._close(order):
+                self.run.tally.waiting += 1
+            else:
                 outbid = result.outbid.get(want.id, 0)
-                reason = (
-                    f"All {outbid} caregivers who could take it were given other orders."
+                counts = await self.district_counts(want, ())
+                code, reason = (
+                    (
+                        "outbid",
+                        f"All {outbid} caregivers who could take it were given other orders.",
+                    )
                     if outbid
-                    else no_candidate_reason(excluded)
+                    else no_candidate(counts, skills=want.skills)
                 )
                 await self.run.decide(
                     order.id,
                     "escalate",
                     [],
-                    {"candidates": [], "excluded": excluded, "outbid": outbid},
+                    explain_district(counts, outbid=outbid),
                     reason=reason,
+                    code=code,
                 )
-            else:
-                self.run.tally.waiting += 1
 
 
 async def run_once(

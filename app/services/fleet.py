@@ -1,14 +1,22 @@
 """What the engine needs, read from the database: caregivers and orders as engine values.
 
 The engine (``app.dispatch``) is pure; this module is the one translation from rows to its
-inputs. Times become UTC epoch seconds; a certificate is valid through its expiry date (UTC),
-as for a manual assignment.
+inputs, used alike by the dispatcher and by an operator's manual assignment. Times become UTC
+epoch seconds. A *day* is a date in the district's time zone (DESIGN.md, Time):
+
+- a certificate "valid through D" is valid until local midnight after D; that instant is the
+  certificate's expiry for the engine, which requires the whole visit to end by then;
+- "completed today" counts visits since the district's local midnight;
+- the engine's daily caps cut days at the zone's UTC offset at ``now`` (``district_config``).
 """
 
+import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.dispatch import model
 from app.dispatch.constraints import DAY_S
 from app.dispatch.policy import DispatchConfig
+from app.localtime import end_of_day, local_date, start_of_day, utc_offset_s, zone
 from app.models import (
     Account,
     Caregiver,
     CaregiverPreference,
     CaregiverSkill,
+    District,
     Order,
     PreferenceKind,
     Provider,
@@ -33,61 +43,95 @@ from app.models import (
 
 # Bookings and shifts further ahead than this do not matter to what is dispatched now.
 HORIZON = timedelta(days=3)
+# Where a caregiver is whose position is unknown: never fresh (an ASAP order's rule), so the
+# place given is only a stand-in the caller chooses (``Roster.unlocated`` names them).
+NEVER = -math.inf
 
 
 def epoch(at: datetime) -> float:
     return at.timestamp()
 
 
-def certificate_expiry(expires_on: date | None) -> float | None:
-    """Valid through the whole expiry date (UTC): the first instant it is no longer valid."""
+async def district_zone(session: AsyncSession, district_id: uuid.UUID) -> ZoneInfo:
+    """The district's time zone."""
+    name = await session.scalar(select(District.time_zone).where(District.id == district_id))
+    if name is None:
+        raise LookupError(f"no district {district_id}")
+    return zone(name)
+
+
+def district_config(config: DispatchConfig, tz: ZoneInfo, now: datetime) -> DispatchConfig:
+    """``config`` for a district: its days start at the zone's UTC offset in force at ``now``."""
+    return replace(config, utc_offset_s=utc_offset_s(tz, now))
+
+
+def certificate_expiry(expires_on: date | None, tz: ZoneInfo) -> float | None:
+    """Valid through the whole expiry date in the district's zone: the first instant (epoch
+    seconds) it is no longer valid, local midnight after ``expires_on``."""
     if expires_on is None:
         return None
-    return datetime.combine(expires_on + timedelta(days=1), time(), UTC).timestamp()
+    return epoch(end_of_day(expires_on, tz))
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Caregivers as engine values. Those in ``unlocated`` have no known position: their value
+    stands at the caller's stand-in place with a position that is never fresh."""
+
+    caregivers: list[model.Caregiver]
+    unlocated: frozenset[uuid.UUID] = frozenset()
 
 
 async def caregivers(
     session: AsyncSession,
     *,
-    district_ids: Iterable[uuid.UUID],
+    district_id: uuid.UUID,
     senior_ids: Iterable[uuid.UUID],
     now: datetime,
-    config: DispatchConfig,
-) -> list[model.Caregiver]:
-    """Every active caregiver on duty with a known position in these districts."""
-    rows = (
-        (
-            await session.execute(
-                select(Caregiver)
-                .join(Account, Account.id == Caregiver.id)
-                .join(Provider, Provider.id == Caregiver.provider_id)
-                .where(
-                    Provider.district_id.in_(list(district_ids)),
-                    Account.is_active,
-                    Caregiver.on_duty,
-                    Caregiver.lat.is_not(None),
-                    Caregiver.lon.is_not(None),
-                    Caregiver.position_at.is_not(None),
-                )
-                .order_by(Caregiver.id)
-            )
-        )
-        .scalars()
-        .all()
+    tz: ZoneInfo,
+    everyone: bool = False,
+    ids: Collection[uuid.UUID] | None = None,
+    until: datetime | None = None,
+    stand_in: tuple[float, float] = (0.0, 0.0),
+) -> Roster:
+    """The district's active caregivers as the engine sees them at ``now``.
+
+    By default only those on duty with a known position (whom the dispatcher may ask);
+    ``everyone`` adds the rest (off duty: ``on_duty=False``; no position: at ``stand_in``).
+    ``ids`` narrows to those caregivers; shifts and bookings are read up to ``until`` when it
+    lies beyond the usual horizon (a visit booked days ahead).
+    """
+    stmt = (
+        select(Caregiver)
+        .join(Account, Account.id == Caregiver.id)
+        .join(Provider, Provider.id == Caregiver.provider_id)
+        .where(Provider.district_id == district_id, Account.is_active)
+        .order_by(Caregiver.id)
     )
+    if not everyone:
+        stmt = stmt.where(
+            Caregiver.on_duty,
+            Caregiver.lat.is_not(None),
+            Caregiver.lon.is_not(None),
+            Caregiver.position_at.is_not(None),
+        )
+    if ids is not None:
+        stmt = stmt.where(Caregiver.id.in_(list(ids)))
+    rows = (await session.execute(stmt)).scalars().all()
     if not rows:
-        return []
-    ids = [c.id for c in rows]
+        return Roster([])
+    horizon = max(now + HORIZON, until or now)
+    found = [c.id for c in rows]
     skills: dict[uuid.UUID, dict[str, float | None]] = defaultdict(dict)
     for s in (
-        await session.execute(select(CaregiverSkill).where(CaregiverSkill.caregiver_id.in_(ids)))
+        await session.execute(select(CaregiverSkill).where(CaregiverSkill.caregiver_id.in_(found)))
     ).scalars():
-        skills[s.caregiver_id][s.skill] = certificate_expiry(s.certificate_expires_on)
+        skills[s.caregiver_id][s.skill] = certificate_expiry(s.certificate_expires_on, tz)
     shifts: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
     for sh in (
         await session.execute(
             select(Shift).where(
-                Shift.caregiver_id.in_(ids), Shift.ends_at > now, Shift.starts_at < now + HORIZON
+                Shift.caregiver_id.in_(found), Shift.ends_at > now, Shift.starts_at < horizon
             )
         )
     ).scalars():
@@ -99,9 +143,9 @@ async def caregivers(
         )
         .join(Order, Order.id == Visit.order_id)
         .where(
-            Visit.caregiver_id.in_(ids),
+            Visit.caregiver_id.in_(found),
             Visit.status.in_((VisitStatus.assigned, VisitStatus.in_progress)),
-            Visit.starts_at < now + HORIZON,
+            Visit.starts_at < horizon,
         )
         .order_by(Visit.starts_at)
     )
@@ -112,15 +156,14 @@ async def caregivers(
         if end <= epoch(now) - DAY_S:
             continue
         bookings[cid].append(model.Booking(epoch(starts), end, lat, lon))
-    # Completed today (local day), for the daily cap and the workload term.
-    day_start = (epoch(now) + config.utc_offset_s) // DAY_S * DAY_S - config.utc_offset_s
-    today = datetime.fromtimestamp(day_start, UTC)
+    # Completed today (the district's local day), for the daily cap and the workload term.
+    today = start_of_day(local_date(now, tz), tz)
     done_today = dict(
         (
             await session.execute(
                 select(Visit.caregiver_id, func.count())
                 .where(
-                    Visit.caregiver_id.in_(ids),
+                    Visit.caregiver_id.in_(found),
                     Visit.status == VisitStatus.completed,
                     Visit.starts_at >= today,
                 )
@@ -136,7 +179,7 @@ async def caregivers(
                 select(Visit.caregiver_id, Order.senior_id, func.count())
                 .join(Order, Order.id == Visit.order_id)
                 .where(
-                    Visit.caregiver_id.in_(ids),
+                    Visit.caregiver_id.in_(found),
                     Visit.status == VisitStatus.completed,
                     Order.senior_id.in_(seniors),
                 )
@@ -145,17 +188,20 @@ async def caregivers(
         ).all():
             served[cid][sid] = count
     out = []
+    unlocated = set()
     for c in rows:
-        assert c.lat is not None
-        assert c.lon is not None
-        assert c.position_at is not None
+        if c.lat is None or c.lon is None or c.position_at is None:
+            unlocated.add(c.id)
+            (lat, lon), seen = stand_in, NEVER
+        else:
+            lat, lon, seen = c.lat, c.lon, epoch(c.position_at)
         out.append(
             model.Caregiver(
                 id=c.id,
-                lat=c.lat,
-                lon=c.lon,
-                position_at=epoch(c.position_at),
-                on_duty=True,
+                lat=lat,
+                lon=lon,
+                position_at=seen,
+                on_duty=c.on_duty,
                 skills=skills[c.id],
                 shifts=tuple(sorted(shifts[c.id])),
                 bookings=_disjoint(bookings[c.id]),
@@ -168,7 +214,7 @@ async def caregivers(
                 rating=c.rating_sum / c.rating_count if c.rating_count else None,
             )
         )
-    return out
+    return Roster(out, frozenset(unlocated))
 
 
 def _disjoint(bookings: Sequence[model.Booking]) -> tuple[model.Booking, ...]:

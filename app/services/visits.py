@@ -9,42 +9,34 @@ what enforces invariant 2 on SQLite, where ``BEGIN IMMEDIATE`` serialises writer
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.config import Settings
 from app.deps import Principal
 from app.dispatch.geo import haversine_m
+from app.dispatch.policy import DispatchConfig
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     ACTIVE_VISIT_STATUSES,
     Account,
     Caregiver,
-    CaregiverPreference,
+    DispatchDecision,
     Order,
-    PreferenceKind,
     Role,
     Senior,
-    Service,
     Visit,
     VisitStatus,
 )
 from app.schemas.visits import SeniorContact, VisitOut
-from app.services import audit, offer_machine, orders
+from app.services import audit, offer_machine, orders, rules
 from app.services.accounts import in_district
-from app.services.order_machine import Event, transition
+from app.services.order_machine import Event, can, transition
 
 CONTACT_FIELDS = "name,phone,address,care_notes,emergency_contacts"
-
-
-def slot(order: Order, now: datetime) -> tuple[datetime, datetime]:
-    """The caregiver time an order books: from the window's start (or now) for its duration."""
-    start = now if order.asap or order.window_start is None else max(order.window_start, now)
-    return start, start + timedelta(minutes=order.duration_min)
 
 
 def _violated(exc: IntegrityError) -> str:
@@ -64,52 +56,12 @@ async def _assignable_caregiver(
         select(Caregiver)
         .join(Account, Account.id == Caregiver.id)
         .where(Caregiver.id == caregiver_id, in_district(district_id), Account.is_active)
-        .options(selectinload(Caregiver.skills))
     )
     if caregiver is None:
         raise Unprocessable(
             "Unknown or inactive caregiver in this district.", code="unknown_caregiver"
         )
     return caregiver
-
-
-async def _check_eligible(
-    session: AsyncSession, order: Order, caregiver: Caregiver, visit_day: date
-) -> None:
-    """Rules a manual assignment must keep: skills with valid certificates, the senior's wishes."""
-    service = await session.get(Service, order.service_code)
-    assert service is not None
-    valid = {
-        s.skill
-        for s in caregiver.skills
-        if s.certificate_expires_on is None or s.certificate_expires_on >= visit_day
-    }
-    if missing := sorted(set(service.required_skills) - valid):
-        raise Conflict(
-            f"The caregiver lacks a valid certificate for: {', '.join(missing)}.",
-            code="missing_skill",
-            extra={"missing_skills": missing},
-        )
-    blocked = await session.scalar(
-        select(CaregiverPreference.kind).where(
-            CaregiverPreference.senior_id == order.senior_id,
-            CaregiverPreference.caregiver_id == caregiver.id,
-            CaregiverPreference.kind == PreferenceKind.blocked,
-        )
-    )
-    if blocked is not None:
-        raise Conflict("The senior has asked not to be visited by this caregiver.", code="blocked")
-    senior = await session.get(Senior, order.senior_id)
-    assert senior is not None
-    if (
-        senior.gender_strict
-        and senior.preferred_gender
-        and caregiver.gender != senior.preferred_gender
-    ):
-        raise Conflict(
-            f"The senior accepts only {senior.preferred_gender.value} caregivers.",
-            code="gender_preference",
-        )
 
 
 async def book(
@@ -119,14 +71,11 @@ async def book(
     *,
     actor_id: uuid.UUID | None,
     now: datetime,
-    start: datetime | None = None,
+    start: datetime,
 ) -> Visit:
-    """Insert the active visit for an order already moved to ``assigned``; 409 on any clash.
-    It starts at ``start`` when the engine placed it, else by ``slot``."""
-    if start is None:
-        start, end = slot(order, now)
-    else:
-        end = start + timedelta(minutes=order.duration_min)
+    """Insert the active visit for an order already moved to ``assigned``, starting at
+    ``start`` (where the engine placed it); 409 on any clash."""
+    end = start + timedelta(minutes=order.duration_min)
     await _refuse_clash(session, caregiver_id, start, end, now=now)
     visit = Visit(
         order_id=order.id,
@@ -185,6 +134,71 @@ async def _flush_visits(session: AsyncSession) -> None:
         raise Conflict(detail, code=code) from exc
 
 
+async def _judged(
+    session: AsyncSession,
+    order: Order,
+    caregiver_id: uuid.UUID,
+    event: Event,
+    *,
+    override: bool,
+    config: DispatchConfig,
+    now: datetime,
+) -> tuple[Caregiver, rules.Verdict]:
+    """The caregiver, checked by the engine's rules for this order (``rules.check``). The
+    order's state is checked first: an order that cannot move says so, whoever is chosen."""
+    if not can(event, order.status):
+        verb = event.value.replace("_", " ")
+        raise Conflict(
+            f"Cannot {verb} an order that is {order.status.value}.",
+            code="illegal_transition",
+            extra={"order_status": order.status.value, "event": event.value},
+        )
+    caregiver = await _assignable_caregiver(session, caregiver_id, order.district_id)
+    verdict = await rules.check(
+        session, order, caregiver.id, now=now, config=config, override=override
+    )
+    return caregiver, verdict
+
+
+def _record(
+    session: AsyncSession,
+    principal: Principal,
+    order: Order,
+    caregiver_id: uuid.UUID,
+    verdict: rules.Verdict,
+    *,
+    event: Event,
+    reason: str,
+    now: datetime,
+) -> str | None:
+    """The operator's decision beside the dispatcher's (``kind="manual"``): who chose whom,
+    where the engine placed the visit, and any rule the operator overrode, with the reason.
+    Returns the history's reason (the operator's words, and what they overrode)."""
+    overridden = [b.as_json() for b in verdict.overridden]
+    session.add(
+        DispatchDecision(
+            order_id=order.id,
+            kind="manual",
+            caregiver_ids=[str(caregiver_id)],
+            reason=reason or None,
+            explanation={
+                "event": event.value,
+                "by": str(principal.id),
+                "starts_at": verdict.start.isoformat(),
+                "travel_s": round(verdict.travel_s),
+                "distance_m": None if verdict.distance_m is None else round(verdict.distance_m),
+                "time_zone": verdict.time_zone,
+                "overridden": overridden,
+            },
+            at=now,
+        )
+    )
+    if not overridden:
+        return reason or None
+    codes = ", ".join(b["code"] for b in overridden)
+    return f"Overrode {codes}: {reason}"
+
+
 async def assign(
     session: AsyncSession,
     principal: Principal,
@@ -193,26 +207,41 @@ async def assign(
     caregiver_id: uuid.UUID,
     reason: str,
     now: datetime,
+    override: bool = False,
+    config: DispatchConfig | None = None,
 ) -> Order:
-    """An operator places an order with a caregiver (from pending, offered or escalated)."""
+    """An operator places an order with a caregiver (from pending, offered or escalated).
+
+    The engine's rules judge the choice (``rules.check``): 409 naming the broken rule; a soft
+    one only with ``override`` (and a reason, which the schema requires). The visit starts
+    where the engine places it."""
     order = await orders.get(session, principal, order_id)
-    caregiver = await _assignable_caregiver(session, caregiver_id, order.district_id)
-    start, _ = slot(order, now)
-    await _check_eligible(session, order, caregiver, start.date())
+    caregiver, verdict = await _judged(
+        session,
+        order,
+        caregiver_id,
+        Event.assign,
+        override=override,
+        config=config or DispatchConfig(),
+        now=now,
+    )
+    said = _record(
+        session, principal, order, caregiver.id, verdict, event=Event.assign, reason=reason, now=now
+    )
     await transition(
         session,
         order,
         Event.assign,
         actor_id=principal.id,
         at=now,
-        reason=reason or None,
+        reason=said,
         caregiver_id=caregiver.id,
         values={"caregiver_id": caregiver.id},
     )
     await offer_machine.withdraw_open(
         session, order, now=now, reason="an operator assigned the order by hand"
     )
-    await book(session, order, caregiver.id, actor_id=principal.id, now=now)
+    await book(session, order, caregiver.id, actor_id=principal.id, now=now, start=verdict.start)
     return order
 
 
@@ -224,21 +253,40 @@ async def reassign(
     caregiver_id: uuid.UUID,
     reason: str,
     now: datetime,
+    override: bool = False,
+    config: DispatchConfig | None = None,
 ) -> Order:
-    """Move an assigned order to another caregiver; the first visit is released."""
+    """Move an assigned order to another caregiver; the first visit is released. The new
+    caregiver is judged as for ``assign``."""
     order = await orders.get(session, principal, order_id)
     if order.caregiver_id == caregiver_id:
         raise Conflict("The order is already with this caregiver.", code="same_caregiver")
-    caregiver = await _assignable_caregiver(session, caregiver_id, order.district_id)
-    start, _ = slot(order, now)
-    await _check_eligible(session, order, caregiver, start.date())
+    caregiver, verdict = await _judged(
+        session,
+        order,
+        caregiver_id,
+        Event.reassign,
+        override=override,
+        config=config or DispatchConfig(),
+        now=now,
+    )
+    said = _record(
+        session,
+        principal,
+        order,
+        caregiver.id,
+        verdict,
+        event=Event.reassign,
+        reason=reason,
+        now=now,
+    )
     await transition(
         session,
         order,
         Event.reassign,
         actor_id=principal.id,
         at=now,
-        reason=reason or None,
+        reason=said,
         caregiver_id=caregiver.id,
         values={"caregiver_id": caregiver.id},
     )
@@ -246,7 +294,7 @@ async def reassign(
         session, order.id, status=VisitStatus.reassigned, reason=reason or "reassigned"
     )
     await offer_machine.release_accepted(session, order, reason="reassigned by an operator")
-    await book(session, order, caregiver.id, actor_id=principal.id, now=now)
+    await book(session, order, caregiver.id, actor_id=principal.id, now=now, start=verdict.start)
     return order
 
 
