@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.config import Settings
+from app.db import reader_of
 from app.dispatch import batch
 from app.dispatch import model as engine
 from app.dispatch.assign import Candidate, Ranking
@@ -240,6 +241,9 @@ class Pass:
         districts: Collection[uuid.UUID] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        # Snapshots are read without a write lock (SQLite: BEGIN, not BEGIN IMMEDIATE), so a
+        # pass reading a large district never holds up the API's writes.
+        self.reader = reader_of(sessionmaker)
         # Only these districts' orders (the ones this dispatcher holds); None: every district.
         self.districts = list(districts) if districts is not None else None
         self.settings = settings
@@ -268,7 +272,7 @@ class Pass:
 
     # -- offers past their deadline ------------------------------------------------------
     async def expire_offers(self) -> None:
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             stmt = select(Offer.order_id).where(
                 Offer.status == OfferStatus.open, Offer.deadline <= self.now
             )
@@ -285,7 +289,7 @@ class Pass:
     # -- no-shows ------------------------------------------------------------------------
     async def flag_no_shows(self) -> None:
         late = self.now - timedelta(minutes=self.settings.no_show_grace_min)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             rows = (
                 await session.execute(
                     select(Visit.id, Visit.order_id)
@@ -394,7 +398,7 @@ class Pass:
         stmt = stmt.order_by(URGENCY, Order.created_at, Order.id).limit(
             self.settings.dispatch_pass_limit
         )
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             return list((await session.scalars(stmt)).all())
 
     async def _dispatch(self, pending: list[Order]) -> None:
@@ -402,7 +406,7 @@ class Pass:
             return
         self.tally.seen += len(pending)
         self.now = self.clock()
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             rounds = dict(
                 (
                     await session.execute(
@@ -494,7 +498,7 @@ class Pass:
         if self._replanning:
             self.tally.waiting += len(ids)
             return
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             orders = list(
                 (
                     await session.scalars(
@@ -853,7 +857,7 @@ class Planner:
         it (its reason is read from it): the caregivers are read on first use in a pass, and
         judging them is about 6 us each (11 ms for 2,000), which an escalation can afford."""
         if self._everyone is None:
-            async with self.run.sessionmaker() as session:
+            async with self.run.reader() as session:
                 self._everyone = await load_caregivers(
                     session,
                     district_id=self.district_id,
