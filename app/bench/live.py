@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -28,6 +29,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -103,6 +105,8 @@ class Report:
     declined: int = 0
     answer_conflicts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # /metrics after the run
+    log_lines: int = 0  # lines the processes logged (each checked to be JSON)
 
     @property
     def orders_per_s(self) -> float:
@@ -240,10 +244,14 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def server(settings: Settings, workers: int, *, dispatchers: int = 2) -> AsyncIterator[str]:
+async def server(
+    settings: Settings, workers: int, *, dispatchers: int = 2, log_dir: Path | None = None
+) -> AsyncIterator[str]:
     """``doorstep serve --workers N`` and ``dispatchers`` times ``doorstep dispatcher`` (they share
     the districts; one holds each, the others stand by), each process in a group of its own;
-    yields the API's base URL once every one of them is ready."""
+    yields the API's base URL once every one of them is ready. They share one Prometheus
+    folder, so the API's ``/metrics`` carries the dispatchers' figures; each process's log goes
+    to a file in ``log_dir`` (a temporary file without one)."""
     env = {
         **os.environ,
         "DOORSTEP_ENV": settings.env.value,
@@ -255,6 +263,7 @@ async def server(settings: Settings, workers: int, *, dispatchers: int = 2) -> A
         "DOORSTEP_STREAM_POLL_S": str(settings.stream_poll_s),
         "DOORSTEP_DB_POOL_SIZE": str(settings.db_pool_size),
         "DOORSTEP_DB_MAX_OVERFLOW": str(settings.db_max_overflow),
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="doorstep-bench-metrics-"),
     }
     port = _free_port()
     commands = [["serve", "--port", str(port), "--workers", str(workers)]]
@@ -263,7 +272,12 @@ async def server(settings: Settings, workers: int, *, dispatchers: int = 2) -> A
         probes.append(_free_port())
         commands.append(["dispatcher", "--port", str(probes[-1])])
     # Each process's log goes to a file (a pipe nobody reads would fill and stall it).
-    logs = [tempfile.TemporaryFile("w+") for _ in commands]  # noqa: SIM115 (closed below)
+    logs = [
+        (log_dir / f"{i}-{args[0]}.log").open("w+")
+        if log_dir is not None
+        else tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below)
+        for i, args in enumerate(commands)
+    ]
     procs = [
         subprocess.Popen(  # noqa: S603, ASYNC220 (starts it and returns at once)
             [
@@ -308,6 +322,7 @@ async def server(settings: Settings, workers: int, *, dispatchers: int = 2) -> A
                 await asyncio.to_thread(proc.wait)
         for log in logs:
             log.close()
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 async def leader_pid(engine: AsyncEngine) -> int | None:
@@ -382,7 +397,8 @@ async def run(settings: Settings, plan: Plan, cast: Cast, engine: AsyncEngine) -
     rng = random.Random(plan.seed + 1)
     stop = asyncio.Event()
     streams: dict[str, StreamLog] = {}
-    async with server(settings, plan.workers) as base:
+    log_dir = Path(tempfile.mkdtemp(prefix="doorstep-bench-logs-"))
+    async with server(settings, plan.workers, log_dir=log_dir) as base:
         limits = httpx.Limits(max_connections=plan.caregivers + plan.concurrency + 20)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
 
@@ -441,9 +457,47 @@ async def run(settings: Settings, plan: Plan, cast: Cast, engine: AsyncEngine) -
             for task in listeners:
                 task.cancel()
             await asyncio.gather(*listeners, return_exceptions=True)
+            report.metrics = _scrape(await http.get("/metrics"))
+    _read_logs(log_dir, report)
     await _check(engine, cast, streams, report)
     report.delivery_ms = [1000 * x for log in streams.values() for x in log.latency_s]
     return report
+
+
+# What the scrape after a run must show moved (the API's /metrics, every process's figures).
+MOVED = (
+    "doorstep_http_request_duration_seconds_count",
+    "doorstep_dispatch_pass_duration_seconds_count",
+    "doorstep_order_to_first_offer_seconds_count",
+    "doorstep_sos_to_first_offer_seconds_count",
+    "doorstep_outbox_lag_seconds_count",
+)
+
+
+def _scrape(response: httpx.Response) -> dict[str, float]:
+    """Each sample's total over its labels, from the Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+def _read_logs(log_dir: Path, report: Report) -> None:
+    """Every line every process logged must be one JSON object with a timestamp and a level."""
+    for path in sorted(log_dir.glob("*.log")):
+        for line in path.read_text().splitlines():
+            report.log_lines += 1
+            try:
+                record = json.loads(line)
+                assert isinstance(record, dict)
+                assert {"timestamp", "level", "message"} <= record.keys()
+            except (ValueError, AssertionError):
+                report.problems.append(f"{path.name}: a log line is not JSON: {line[:120]}")
+                break
+    shutil.rmtree(log_dir, ignore_errors=True)
 
 
 async def _place(http: httpx.AsyncClient, cast: Cast, plan: Plan, report: Report) -> None:
@@ -646,5 +700,8 @@ def describe(report: Report, plan: Plan) -> list[str]:
         f"refused {dict(report.answer_conflicts) or 'none'}",
         "dispatcher takeover after SIGKILL: "
         + ("not tested" if report.takeover_s is None else f"{report.takeover_s:.2f} s"),
+        "metrics after the run: "
+        + ", ".join(f"{name} {report.metrics.get(name, 0):.0f}" for name in MOVED),
+        f"log lines (each one JSON): {report.log_lines}",
         "problems: " + ("none" if not report.problems else "; ".join(report.problems)),
     ]
