@@ -13,7 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_LINK_MODE=copy \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
-    NUMBA_CACHE_DIR=/app/numba-cache
+    NUMBA_CACHE_DIR=/app/numba-cache \
+    NUMBA_CPU_NAME=generic
 
 RUN pip install --no-cache-dir "uv==0.13.8" \
     && useradd --system --create-home --uid 10001 --user-group doorstep \
@@ -37,7 +38,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && chown doorstep:doorstep "$NUMBA_CACHE_DIR"
 # The dispatch kernels are compiled here, by the user the container runs as, into a cache that
 # user owns: numba only uses a cache folder it can write to (else it would fall back to an empty
-# one and compile in every new container). The dispatcher loads them in about 2 s at start.
+# one and compile in every new container). NUMBA_CPU_NAME=generic: numba keys its cache by CPU,
+# and an image built on one machine runs on others. The dispatcher loads them in about 2 s.
 USER doorstep
 RUN /app/.venv/bin/doorstep warm-up
 

@@ -97,6 +97,7 @@ ESCALATION_REASONS = frozenset(
         "no_candidate",  # several rules together excluded everyone
         "busy",  # everyone who could take it holds another offer
         "no_position",  # nobody on duty has reported a position
+        "engine_error",  # planning the order failed: an operator places it
         "response_target",  # an emergency's response target is at risk
         "off_duty",
         "blocked",

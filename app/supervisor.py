@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger("doorstep.supervisor")
@@ -63,12 +64,15 @@ def _stop(*procs: subprocess.Popen[bytes] | None) -> None:
             p.wait()
 
 
-def _start_dispatcher(port: int) -> subprocess.Popen[bytes]:
-    """Start a dispatcher and wait until it is ready; raises SystemExit if it cannot start."""
+def _start_dispatcher(port: int, stopping: Callable[[], bool]) -> subprocess.Popen[bytes]:
+    """Start a dispatcher and wait until it is ready (or told to stop); raises SystemExit if it
+    cannot start."""
     proc = _child(["dispatcher", "--host", "127.0.0.1", "--port", str(port)])
     started = time.monotonic()
     said = started
     while not _ready(port):
+        if stopping():
+            return proc
         if proc.poll() is not None:
             sys.exit(f"doorstep run: the dispatcher exited with status {proc.returncode}")
         now = time.monotonic()
@@ -112,7 +116,9 @@ def run(host: str, port: int, *, demo: bool = False) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        dispatcher = _start_dispatcher(probe_port)
+        dispatcher = _start_dispatcher(probe_port, lambda: stopping)
+        if stopping:
+            return
         api = _child(["serve", "--host", host, "--port", str(port)])
         pause = 1.0
         refreshed = time.monotonic()
@@ -133,7 +139,8 @@ def run(host: str, port: int, *, demo: bool = False) -> None:
                 time.sleep(pause)
                 pause = min(pause * 2, 30.0)
                 with contextlib.suppress(SystemExit):
-                    dispatcher = _start_dispatcher(probe_port)
+                    # The API keeps serving meanwhile (orders wait in the database).
+                    dispatcher = _start_dispatcher(probe_port, lambda: stopping)
                     pause = 1.0
     finally:
         _stop(api, dispatcher)

@@ -16,6 +16,7 @@ from app.deps import Principal, get_now
 from app.dispatch.index import warm_up
 from app.models import (
     Account,
+    Caregiver,
     DispatchDecision,
     Offer,
     OfferStatus,
@@ -27,6 +28,7 @@ from app.models import (
     VisitStatus,
 )
 from app.services import accounts
+from app.services import dispatch as dispatch_service
 from app.services.dispatch import Pass, Tally, run_once
 from tests.factories import FAR, NEAR_HOME, Person, World, caregiver_in, resend_shed
 
@@ -506,6 +508,76 @@ class TestPasses:
         assert len(decisions) == 1
         best = decisions[0].explanation["candidates"][0]
         assert datetime.fromisoformat(best["starts_at"]) >= offer.created_at
+
+    async def test_no_offer_from_a_stale_snapshot_later_in_the_same_page(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Orders planned after an earlier batch of offers was written (the 101st of a page)
+        are as old as the snapshot, not as the clock: a caregiver who went off duty during
+        a stall is not offered the second order from what was read before it."""
+        monkeypatch.setattr(dispatch_service, "OFFER_BATCH", 1)  # stands for the 100th order
+        await on_duty(client, world.helper, NEAR_HOME)
+        await on_duty(client, world.nurse, FAR)
+        await place(client, world)
+        await place(client, world)
+        now = [datetime.now(UTC)]
+        start = now[0]
+        write = Pass.send_offers
+
+        async def stalled(self: Pass) -> None:
+            if self.queued and now[0] == start:
+                now[0] += timedelta(seconds=28)
+                async with sessionmaker() as session, session.begin():
+                    nurse = await session.get(Caregiver, world.nurse.id)
+                    assert nurse is not None
+                    nurse.on_duty = False
+            await write(self)
+
+        monkeypatch.setattr(Pass, "send_offers", stalled)
+        await run_once(sessionmaker, settings, lambda: now[0])
+
+        async with sessionmaker() as session:
+            to_nurse = await session.scalar(
+                select(func.count()).select_from(Offer).where(Offer.caregiver_id == world.nurse.id)
+            )
+        assert to_nurse == 0
+
+    async def test_an_order_that_cannot_be_planned_goes_to_the_operators_not_the_pass(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """One order that breaks planning (a bug, bad data) is escalated at once with the
+        reason; the others are still dispatched (it had failed every pass, for everyone)."""
+        await on_duty(client, world.nurse)
+        r = await client.post("/v1/sos", headers=world.senior.auth)
+        assert r.status_code == 201, r.text
+        broken = r.json()["id"]
+        plan = dispatch_service.Planner.single
+
+        async def single(self: dispatch_service.Planner, order: Order, *args: Any) -> None:
+            if str(order.id) == broken:
+                raise TypeError("No matching definition for argument type(s)")
+            await plan(self, order, *args)
+
+        monkeypatch.setattr(dispatch_service.Planner, "single", single)
+        other = await place(client, world)
+        tally = await run_once(sessionmaker, settings, datetime.now(UTC))
+
+        assert tally.escalated == 1
+        assert tally.offered == 1
+        assert await order_status(client, world, other["id"]) == "offered"
+        r = await client.get("/v1/ops/queue", headers=world.operator_a.auth)
+        row = next(i for i in r.json()["items"] if i["id"] == broken)
+        assert row["status"] == "escalated"
 
 
 class TestEmergency:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.dispatcher.claim import Claim
 from app.dispatcher.loop import Dispatcher
 from tests.factories import World
 
@@ -128,4 +129,27 @@ async def test_a_dispatcher_whose_lock_connection_is_terminated_claims_again(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()
+
+
+async def test_taking_districts_while_the_connection_is_checked_keeps_leadership(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    """The lock attempts and the connection check share one asyncpg connection, which runs one
+    operation at a time: a clash must not read as a lost connection (it dropped every
+    district, every few seconds, wherever another dispatcher held some)."""
+    eager = settings.model_copy(update={"listen_check_s": 0.01})
+    engine = create_engine(eager)
+    claim = Claim(create_sessionmaker(engine), eager, only=None, wake=lambda: None)
+    try:
+        async with claim.open():
+            lost = asyncio.create_task(claim.lost())
+            for _ in range(100):
+                claim.held.clear()  # as if others held them: every district is tried again
+                await claim.take()
+                await asyncio.sleep(0)
+            assert not lost.done()
+            assert claim.alive()
+            lost.cancel()
+    finally:
         await engine.dispose()

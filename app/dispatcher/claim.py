@@ -31,9 +31,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import asyncpg_dsn
+from app.db import asyncpg_dsn, reader_of
 from app.models import District
-from app.pglisten import until_lost
 
 log = logging.getLogger("doorstep.dispatcher")
 
@@ -67,6 +66,8 @@ class Claim:
         self.held: dict[uuid.UUID, str] = {}  # district id -> code
         self._conn: Any = None  # asyncpg connection (PostgreSQL)
         self._file: TextIO | None = None  # lock file (SQLite)
+        self._turn = asyncio.Lock()  # one operation at a time on the lock connection
+        self.reader = reader_of(sessionmaker)
 
     @contextlib.asynccontextmanager
     async def open(self) -> Any:
@@ -105,15 +106,33 @@ class Claim:
         return self._file is not None
 
     async def lost(self) -> None:
-        """Return once the lock connection is lost (PostgreSQL; SQLite's lock file is never
-        lost while the process lives)."""
-        if self._conn is None:
+        """Return once the lock connection is lost: closed, or not answering ``SELECT 1``
+        within ``listen_check_s`` (PostgreSQL; SQLite's lock file is never lost while the
+        process lives). The check and the lock attempts take turns on the connection: asyncpg
+        runs one operation at a time, and a clash is no reason to let go of every district."""
+        conn = self._conn
+        if conn is None:
             await asyncio.Event().wait()
-        await until_lost(self._conn, check_s=self.settings.listen_check_s)
+        closed = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: closed.set())
+        check_s = self.settings.listen_check_s
+        while not conn.is_closed():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), timeout=check_s)
+            if closed.is_set() or conn.is_closed():
+                return
+            try:
+                async with self._turn:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=check_s)
+            except Exception as exc:
+                log.warning(
+                    "the lock connection stopped answering", extra={"error": type(exc).__name__}
+                )
+                return
 
     async def take(self) -> list[str]:
         """Take every district this process may dispatch that nobody holds; the codes taken."""
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             districts = (await session.execute(select(District.id, District.code))).all()
         wanted = [(i, c) for i, c in districts if self.only is None or c in self.only]
         taken = []
@@ -134,9 +153,10 @@ class Claim:
             except BlockingIOError:
                 return False
             return True
-        held: bool = await self._conn.fetchval(
-            "SELECT pg_try_advisory_lock($1, $2)", ADVISORY_KEY, district_key(district_id)
-        )
+        async with self._turn:
+            held: bool = await self._conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", ADVISORY_KEY, district_key(district_id)
+            )
         return held
 
     def _lock_path(self) -> Path:

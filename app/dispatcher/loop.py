@@ -122,6 +122,7 @@ class Dispatcher:
                 if self.leading.is_set():
                     log.warning("lost leadership of every district")
                 self.leading.clear()
+                self.ready.clear()  # ready again after claiming and passing once more
                 await asyncio.sleep(self.settings.leader_retry_s)
         finally:
             _listeners.discard(self._wake_all)
@@ -153,7 +154,12 @@ class Dispatcher:
                 self.wake.clear()
                 started = time.monotonic()
                 if self.held:
-                    await self.run_pass()
+                    try:
+                        await self.run_pass()
+                    except Exception:
+                        # A failing pass (the database away a moment) is no reason to let go
+                        # of the districts; losing the lock connection is (``_guard``).
+                        log.exception("dispatch pass failed; trying again")
                 self.ready.set()
                 with contextlib.suppress(TimeoutError):
                     wait = (
@@ -236,7 +242,7 @@ class Dispatcher:
             batch_due=batch_due,
             districts=list(self.held),
         )
-        if batch_due:
+        if batch_due and not tally.replanned:  # a batch cut short runs again next pass
             self._last_batch = time.monotonic()
         self.passes += 1
         took = time.monotonic() - started

@@ -3,6 +3,9 @@ dispatch: kernels loaded, claiming districts, one pass done) and, in its lifespa
 ``Dispatcher`` itself. ``doorstep dispatcher`` serves it with uvicorn."""
 
 import asyncio
+import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
@@ -19,6 +22,17 @@ from app.routers import metrics as metrics_route
 
 DISPATCHER_POOL_TIMEOUT_S = 30.0
 
+log = logging.getLogger("doorstep.dispatcher")
+
+
+def _stop_if_failed(task: "asyncio.Task[None]") -> None:
+    """The dispatcher gave up (it cannot load its kernels, say): stop the process, loudly,
+    rather than answer probes for a dispatcher that is not there; its supervisor restarts it."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("the dispatcher stopped", exc_info=task.exception())
+    os.kill(os.getpid(), signal.SIGTERM)
+
 
 def create_probe_app(settings: Settings, *, districts: Collection[str] | None = None) -> FastAPI:
     """The dispatcher for ``districts`` (codes; None: any it can take), with its probes and
@@ -34,6 +48,7 @@ def create_probe_app(settings: Settings, *, districts: Collection[str] | None = 
         dispatcher = Dispatcher(sessionmaker, settings, districts=districts)
         app.state.dispatcher = dispatcher
         task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+        task.add_done_callback(_stop_if_failed)
         try:
             yield
         finally:

@@ -256,6 +256,7 @@ class Pass:
         self.tally = Tally()
         self.queued: list[Queued] = []
         self.stale: list[uuid.UUID] = []  # orders whose plan went stale before it was written
+        self.snapshot_at = self.now  # when the snapshot being planned from was read
         self._replanning = False
         self.providers: dict[uuid.UUID, uuid.UUID | None] = {}
 
@@ -406,6 +407,8 @@ class Pass:
             return
         self.tally.seen += len(pending)
         self.now = self.clock()
+        # Every plan made from what is read here is as old as this read (``_fresh``).
+        self.snapshot_at = self.now
         async with self.reader() as session:
             rounds = dict(
                 (
@@ -479,17 +482,40 @@ class Pass:
                     scheduled.append(o)
             for o in single:
                 await asyncio.sleep(0)  # let this worker's requests in between orders
-                await planner.single(o, as_engine[o.id], rounds.get(o.id, 0), offered_before[o.id])
+                try:
+                    await planner.single(
+                        o, as_engine[o.id], rounds.get(o.id, 0), offered_before[o.id]
+                    )
+                except Exception:
+                    await self._failed(o)
                 # Emergencies go out at once; the rest in batches (one transaction each).
                 if o.priority is Priority.emergency or len(self.queued) >= OFFER_BATCH:
                     await self.send_offers()
             await self.send_offers()
             if scheduled and self.batch_due:
-                await planner.batch(scheduled, [as_engine[o.id] for o in scheduled])
+                try:
+                    await planner.batch(scheduled, [as_engine[o.id] for o in scheduled])
+                except Exception:
+                    # Scheduled orders have hours: they wait for the next batch (and escalate
+                    # on time through the single path if this keeps failing).
+                    log.exception("the scheduled batch failed; the next one tries again")
             elif scheduled:
                 self.tally.waiting += len(scheduled)
         if self.stale:
             await self._replan()
+
+    async def _failed(self, order: Order) -> None:
+        """Planning this one order failed (a bug, bad data): it goes to the operators at once
+        with the reason, instead of failing the pass for everyone (or an SOS silently)."""
+        log.exception("dispatch could not plan an order", extra={"order_id": str(order.id)})
+        await self.decide(
+            order.id,
+            "escalate",
+            [],
+            explain(None, [], error=True),
+            reason="Dispatch could not plan this order (an internal error): place it by hand.",
+            code="engine_error",
+        )
 
     async def _replan(self) -> None:
         """Plan again, from a fresh snapshot, the orders whose plan went stale before it was
@@ -806,7 +832,7 @@ class Planner:
                 kind,
                 chosen,
                 explain(ranking, ranking.candidates if ranking else [], **extra),
-                planned_at=now,
+                planned_at=self.run.snapshot_at,
                 first=not before,
             )
         )
@@ -832,6 +858,11 @@ class Planner:
             self.run.tally.waiting += 1
             return
         counts = await self.district_counts(want, before)
+        if counts.get(AVAILABLE) and order.priority is not Priority.emergency:
+            # Someone could take it after all (came on duty after the snapshot): the next
+            # pass offers it to them (an emergency does not wait on that: operators now).
+            self.run.tally.waiting += 1
+            return
         code, reason = no_candidate(counts, skills=want.skills)
         await self.run.decide(
             order.id,
@@ -895,7 +926,19 @@ class Planner:
         waits for someone to come on duty until it is close to its window."""
         free = [c for c in self.fleet if c.id not in self.busy]
         result = batch.solve(wants, free, self.run.now.timestamp(), self.config)
-        for order, want in zip(orders, wants, strict=True):
+        run = self.run
+        for i, (order, want) in enumerate(zip(orders, wants, strict=True)):
+            # Each decision is written at its own time (its offer's full time to answer), and
+            # never from a snapshot older than plan_max_age_s: the rest are planned again.
+            run.now = run.clock()
+            if (run.now - run.snapshot_at).total_seconds() > run.settings.plan_max_age_s:
+                run.stale.extend(o.id for o in orders[i:])
+                run.tally.replanned += len(orders) - i
+                log.warning(
+                    "the batch's plan went stale; planning the rest again",
+                    extra={"left": len(orders) - i},
+                )
+                return
             chosen = result.assigned.get(want.id)
             if chosen is not None:
                 auto = chosen.caregiver_id in self.auto_accept
