@@ -355,3 +355,86 @@ class TestHardRules:
         r = await assign(client, world, order["id"], world.helper.id, override=True, reason="x")
         assert r.status_code == 409
         assert r.json()["code"] == "missing_skill"
+
+
+class TestAccept:
+    async def test_an_accept_is_judged_by_the_hard_rules_on_the_caregivers_day_as_it_is_now(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        """Offered a visit, then booked by an operator 10 km away just before it: accepting
+        the offer now would leave no time to travel, so it is refused like a manual
+        assignment would be (it was only checked for overlap)."""
+        from app.services.dispatch import run_once
+
+        away = await senior_away(sessionmaker, settings, world)
+        day = (datetime.now(XIAN) + timedelta(days=1)).date()
+        t = local(day, 6)
+        at(client, t)
+        await shift(client, world, world.nurse.id, local(day, 8))
+        await ready(client, world.nurse, at=AWAY)
+        later = await order_of(
+            client,
+            away,
+            service_code="bathing",
+            window_start=local(day, 10).isoformat(),
+            window_end=local(day, 11).isoformat(),
+        )
+        await run_once(sessionmaker, settings, t)
+        r = await client.get("/v1/offers", headers=world.nurse.auth)
+        [offer] = [o for o in r.json()["items"] if o["order_id"] == later["id"]]
+
+        earlier = await order_of(
+            client,
+            world.senior,
+            service_code="bathing",
+            window_start=local(day, 9).isoformat(),
+            window_end=local(day, 10).isoformat(),
+        )
+        r = await assign(
+            client, world, earlier["id"], world.nurse.id, override=True, reason="Only nurse"
+        )
+        assert r.status_code == 200, r.text
+
+        r = await client.post(f"/v1/offers/{offer['id']}/accept", headers=world.nurse.auth)
+
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == "no_time_to_travel"
+        r = await client.get(f"/v1/orders/{later['id']}", headers=away.auth)
+        assert r.json()["caregiver_id"] is None
+
+    async def test_two_operators_at_once_cannot_book_her_into_two_homes_10_km_apart(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        """Both assignments judged at the same moment would each see her day empty (the
+        EXCLUDE constraint stops overlaps, not travel): her row is locked while one is
+        judged and booked, so the other sees that booking."""
+        import asyncio
+
+        away = await senior_away(sessionmaker, settings, world)
+        day = (datetime.now(XIAN) + timedelta(days=2)).date()
+        await shift(client, world, world.nurse.id, local(day, 8))
+        orders = [
+            await order_of(
+                client,
+                who,
+                service_code="bathing",
+                window_start=local(day, hour).isoformat(),
+                window_end=local(day, hour + 1).isoformat(),
+            )
+            for who, hour in ((world.senior, 9), (away, 10))
+        ]
+        answers = await asyncio.gather(
+            *(assign(client, world, o["id"], world.nurse.id) for o in orders)
+        )
+
+        assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+        refused = next(r for r in answers if r.status_code == 409)
+        assert refused.json()["code"] == "no_time_to_travel"

@@ -17,6 +17,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
+from app.dispatch.policy import DispatchConfig
 from app.errors import Conflict, NotFound
 from app.models import (
     Account,
@@ -31,8 +32,11 @@ from app.models import (
     VisitStatus,
 )
 from app.schemas.offers import OfferOut
-from app.services import offer_machine, visits
+from app.services import offer_machine, rules, visits
 from app.services.order_machine import Event, transition
+
+# The engine's rules as the dispatcher applies them (travel model, local day).
+ENGINE = DispatchConfig()
 
 CLOSED = {
     OfferStatus.accepted: "You have already accepted this offer.",
@@ -205,6 +209,12 @@ async def accept(
             code="order_taken",
             extra={"order_status": order.status.value},
         )
+    # The caregiver's day may have changed since the offer (an operator booked them, a
+    # certificate ran out at local midnight): the engine's hard rules judge the accept too,
+    # with the caregiver locked so that nobody books them meanwhile. Soft rules (shift,
+    # duty, radius) were weighed when the offer was made.
+    await visits.lock_caregiver(session, offer.caregiver_id)
+    await rules.check(session, order, offer.caregiver_id, now=now, config=ENGINE, override=True)
     await transition(
         session,
         order,

@@ -51,17 +51,30 @@ def _violated(exc: IntegrityError) -> str:
 async def _assignable_caregiver(
     session: AsyncSession, caregiver_id: uuid.UUID, district_id: uuid.UUID
 ) -> Caregiver:
-    """An active caregiver of the order's district (a disabled one could never check in)."""
+    """An active caregiver of the order's district (a disabled one could never check in),
+    locked for this transaction (``lock_caregiver``)."""
     caregiver = await session.scalar(
         select(Caregiver)
         .join(Account, Account.id == Caregiver.id)
         .where(Caregiver.id == caregiver_id, in_district(district_id), Account.is_active)
+        .with_for_update(of=Caregiver)
     )
     if caregiver is None:
         raise Unprocessable(
             "Unknown or inactive caregiver in this district.", code="unknown_caregiver"
         )
     return caregiver
+
+
+async def lock_caregiver(session: AsyncSession, caregiver_id: uuid.UUID) -> None:
+    """Hold the caregiver's row until commit: whoever books them next judges their day with
+    this booking in it. The EXCLUDE constraint stops overlapping visits, not visits too far
+    apart to travel between; two operators (or an operator and an accept) judging the same
+    caregiver at once would each pass the travel rule. Lock order: the order row, then the
+    caregiver's. (SQLite serialises writers already.)"""
+    await session.execute(
+        select(Caregiver.id).where(Caregiver.id == caregiver_id).with_for_update()
+    )
 
 
 async def book(
@@ -153,6 +166,7 @@ async def _judged(
             code="illegal_transition",
             extra={"order_status": order.status.value, "event": event.value},
         )
+    await offer_machine.lock_order(session, order.id)  # the order first, then the caregiver
     caregiver = await _assignable_caregiver(session, caregiver_id, order.district_id)
     verdict = await rules.check(
         session, order, caregiver.id, now=now, config=config, override=override
