@@ -20,6 +20,14 @@ from tests.factories import World
 pytestmark = pytest.mark.postgres_only
 
 
+async def stop(tasks: list["asyncio.Task[None]"], engines: list[AsyncEngine]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for e in engines:
+        await e.dispose()
+
+
 async def until(check: Callable[[], bool], within_s: float) -> None:
     deadline = time.monotonic() + within_s
     while not check():
@@ -57,11 +65,7 @@ async def test_each_district_has_one_dispatcher_and_a_takeover_within_seconds(
         assert time.monotonic() - started < 5
         assert sorted(c for w in others for c in w.held.values()) == ["beilin", "lianhu"]
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for e in engines:
-            await e.dispose()
+        await stop(tasks, engines)
 
 
 async def test_a_dispatcher_takes_only_the_districts_it_was_given(
@@ -90,11 +94,7 @@ async def test_a_dispatcher_takes_only_the_districts_it_was_given(
             ).scalar_one()
         assert names == 2  # one lock per district, visible to an operator
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for e in engines:
-            await e.dispose()
+        await stop(tasks, engines)
 
 
 async def test_a_dispatcher_whose_lock_connection_is_terminated_claims_again(
@@ -127,9 +127,7 @@ async def test_a_dispatcher_whose_lock_connection_is_terminated_claims_again(
             assert time.monotonic() < deadline, "the districts were not claimed again"
             await asyncio.sleep(0.05)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await engine.dispose()
+        await stop([task], [engine])
 
 
 async def test_taking_districts_while_the_connection_is_checked_keeps_leadership(
