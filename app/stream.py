@@ -5,8 +5,8 @@ fans them out to this worker's Server-Sent Events subscribers.
 ``position`` — larger than any given before — in one short transaction. Outbox ids come from a
 sequence and a smaller id can commit after a larger one, so a reader resuming "after id N"
 could skip an event; positions are handed out after commit by one writer, so "after position N"
-never skips. Then it wakes the readers (``NOTIFY doorstep_published`` on PostgreSQL; in-process
-on SQLite).
+never skips. Then it wakes the readers (``NOTIFY doorstep_published`` on PostgreSQL; on SQLite
+the relay runs in the dispatcher's process, so the API's hub looks every ``SQLITE_POLL_S``).
 
 **Hub** (every worker): reads events past the last position it saw and puts each one in the
 queues of the subscribers allowed to see it. On PostgreSQL it is woken by ``NOTIFY`` on a
@@ -43,6 +43,7 @@ log = logging.getLogger("doorstep.stream")
 
 PUBLISHED_CHANNEL = "doorstep_published"
 RELAY_BATCH = 1000
+SQLITE_POLL_S = 0.1
 RELAY_LOCK = 0x0D00_5730  # transaction-level advisory lock around one relay batch
 REPLAY_PAGE = 500
 FIRST_LISTEN_WAIT_S = 5.0
@@ -179,12 +180,20 @@ class Hub:
                 except Exception:
                     log.exception("reading the outbox failed; retrying")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.settings.stream_poll_s)
+                    await asyncio.wait_for(self.wake.wait(), timeout=self._poll_s)
         finally:
             _published.discard(self.wake.set)
             if listening is not None:
                 listening.cancel()
                 await asyncio.gather(listening, return_exceptions=True)
+
+    @property
+    def _poll_s(self) -> float:
+        # No NOTIFY on SQLite: an indexed read of what is past our position, a few times a
+        # second, so a 20 s SOS offer reaches the caregiver's phone at once.
+        if self.settings.is_sqlite:
+            return min(self.settings.stream_poll_s, SQLITE_POLL_S)
+        return self.settings.stream_poll_s
 
     async def _listen(self) -> "asyncio.Task[None] | None":
         """On PostgreSQL, the LISTEN connection's task; ready once it listens (or after a few
