@@ -107,6 +107,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # /metrics after the run
     log_lines: int = 0  # lines the processes logged (each checked to be JSON)
+    shed: int = 0  # 503s (with Retry-After) the load generator waited out and sent again
 
     @property
     def orders_per_s(self) -> float:
@@ -414,6 +415,12 @@ async def run(settings: Settings, plan: Plan, cast: Cast, engine: AsyncEngine) -
                         r = await http.post(
                             path, json=body, headers={"Authorization": f"Bearer {token}"}
                         )
+                        if r.status_code == 503:  # shed: once more after Retry-After
+                            report.shed += 1
+                            await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+                            r = await http.post(
+                                path, json=body, headers={"Authorization": f"Bearer {token}"}
+                            )
                     except httpx.TransportError:
                         report.answer_conflicts["connection lost"] += 1
                         return  # the offer expires and the order is offered again
@@ -518,12 +525,17 @@ async def _place(http: httpx.AsyncClient, cast: Cast, plan: Plan, report: Report
             # As a phone would: a retry after a cut connection (a worker killed mid-request)
             # carries the same Idempotency-Key, so it never places a second order.
             headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
-            for attempt in range(5):
+            # And after a 503 (the service shed load) it waits Retry-After and sends it again.
+            for attempt in range(10):
                 try:
                     r = await http.post(path, json=body, headers=headers)
-                    break
                 except httpx.TransportError:
                     await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
+                if r.status_code != 503:
+                    break
+                report.shed += 1
+                await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
             else:
                 report.place_errors[0] += 1
                 continue
@@ -702,6 +714,7 @@ def describe(report: Report, plan: Plan) -> list[str]:
         + ("not tested" if report.takeover_s is None else f"{report.takeover_s:.2f} s"),
         "metrics after the run: "
         + ", ".join(f"{name} {report.metrics.get(name, 0):.0f}" for name in MOVED),
-        f"log lines (each one JSON): {report.log_lines}",
+        f"log lines (each one JSON): {report.log_lines}; requests shed with 503 and sent "
+        f"again after Retry-After: {report.shed}",
         "problems: " + ("none" if not report.problems else "; ".join(report.problems)),
     ]
