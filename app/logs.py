@@ -272,6 +272,8 @@ def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
             "sqlalchemy.engine": {"level": "INFO" if settings.db_echo else "WARNING"},
             # aiosqlite's debug lines print each call with its SQL parameters.
             "aiosqlite": {"level": "INFO"},
+            # Every request a command makes (the bench, the supervisor's probes) is not news.
+            "httpx": {"level": "WARNING"},
         },
     }
 
