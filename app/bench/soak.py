@@ -32,7 +32,7 @@ from app.bench.live import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "doorstep-demo"  # noqa: S105 (the demo's public password)
-SERVICES = ("meal_delivery", "cleaning", "companionship", "bathing", "nurse_visit")
+SERVICES = ("meal_delivery", "cleaning", "companionship", "bathing", "nursing_visit")
 
 
 def cache_files() -> int:
