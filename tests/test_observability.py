@@ -561,13 +561,14 @@ async def test_the_hub_listens_again_after_its_connection_is_terminated(
 
             old_pid = listener.server_pid
             listener.backoff_min_s = 1.0  # time to publish while nobody listens
+            # This hub's own connection: other tests' hubs in this process share its name.
             async with sessionmaker() as session:
                 killed = await session.scalar(
                     text(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE application_name = :name AND datname = current_database()"
+                        " WHERE application_name = :name AND pid = :pid"
                     ),
-                    {"name": listener.application_name},
+                    {"name": listener.application_name, "pid": old_pid},
                 )
             assert killed == 1
             for _ in range(250):  # a loaded CI machine: within 5 s, not the 60 s poll
