@@ -8,7 +8,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.deps import Principal
+from app.deps import Principal, get_now
 from app.models import Account, Gender, Role
 from app.schemas.people import (
     CaregiverIn,
@@ -229,3 +229,8 @@ async def resend_shed(client: AsyncClient, responses: list[Response]) -> list[Re
             r = await client.send(r.request)
         settled.append(r)
     return settled
+
+
+def at(client: AsyncClient, moment: datetime) -> None:
+    """Set the API's clock."""
+    client.app.dependency_overrides[get_now] = lambda: moment  # type: ignore[attr-defined]

@@ -11,12 +11,12 @@ from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.deps import Principal, get_now
+from app.deps import Principal
 from app.dispatch.geo import haversine_m
 from app.models import Role
 from app.security import create_access_token
 from app.services import accounts
-from tests.factories import HOME, Person, World, caregiver_in, ready, senior_in
+from tests.factories import HOME, Person, World, at, caregiver_in, ready, senior_in
 
 XIAN = ZoneInfo("Asia/Shanghai")
 # 10.1 km east of HOME: about 54 minutes by the engine's travel model (x1.35 at 4.2 m/s).
@@ -25,11 +25,6 @@ AWAY = (HOME[0], HOME[1] + 0.1098)
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), XIAN).astimezone(UTC)
-
-
-def at(client: AsyncClient, moment: datetime) -> None:
-    """Set the API's clock."""
-    client.app.dependency_overrides[get_now] = lambda: moment  # type: ignore[attr-defined]
 
 
 async def assign(

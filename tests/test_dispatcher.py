@@ -12,8 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.deps import Principal, get_now
-from app.dispatch.index import warm_up
+from app.deps import Principal
 from app.models import (
     Account,
     Caregiver,
@@ -30,12 +29,7 @@ from app.models import (
 from app.services import accounts
 from app.services import dispatch as dispatch_service
 from app.services.dispatch import Pass, Tally, run_once
-from tests.factories import FAR, NEAR_HOME, Person, World, caregiver_in, resend_shed
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernels() -> None:
-    warm_up()  # load the engine's compiled kernels once, not inside a timed step
+from tests.factories import FAR, NEAR_HOME, Person, World, at, caregiver_in, resend_shed
 
 
 async def on_duty(client: AsyncClient, who: Person, at: tuple[float, float] = NEAR_HOME) -> None:
@@ -246,7 +240,7 @@ class TestOffers:
         later = start + timedelta(seconds=settings.offer_timeout_s + 1)
 
         # Past the deadline but before any pass: the accept is refused all the same.
-        client.app.dependency_overrides[get_now] = lambda: later  # type: ignore[attr-defined]
+        at(client, later)
         r = await client.post(f"/v1/offers/{offer['id']}/accept", headers=world.nurse.auth)
         assert r.status_code == 409
         assert r.json()["code"] == "offer_expired"
@@ -693,7 +687,7 @@ class TestNoShow:
         assert (await dispatch(sessionmaker, settings, late)).no_shows == 0
         assert await offers_of(client, world.nurse) == []
         [second] = await offers_of(client, world.helper)
-        client.app.dependency_overrides[get_now] = lambda: late  # type: ignore[attr-defined]
+        at(client, late)
         r = await client.post(f"/v1/offers/{second['id']}/accept", headers=world.helper.auth)
         assert r.status_code == 200, r.text
         assert await offers_of(client, world.nurse, "released") != []

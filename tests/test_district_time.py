@@ -12,28 +12,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.deps import Principal, get_now
-from app.dispatch.index import warm_up
+from app.deps import Principal
 from app.models import Offer, OfferStatus, Role
 from app.schemas.people import ShiftIn, SkillIn
 from app.security import create_access_token
 from app.services import accounts
 from app.services.dispatch import run_once
-from tests.factories import HOME, NEAR_HOME, Person, World, caregiver_in
+from tests.factories import HOME, NEAR_HOME, Person, World, at, caregiver_in
 
 # 00:36 on 1 December in Xi'an is still 30 November in UTC.
 XIAN_0036 = datetime(2026, 11, 30, 16, 36, tzinfo=UTC)
 LAST_VALID = date(2026, 11, 30)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernels() -> None:
-    warm_up()
-
-
-def at(client: AsyncClient, moment: datetime) -> None:
-    """Set the API's clock."""
-    client.app.dependency_overrides[get_now] = lambda: moment  # type: ignore[attr-defined]
 
 
 async def bather(

@@ -3,14 +3,12 @@ offer is busy (not absent), and exclusion counts say what they count."""
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.deps import Principal
 from app.dispatch.geo import haversine_m
-from app.dispatch.index import warm_up
 from app.models import Role
 from app.schemas.people import SkillIn
 from app.services import accounts
@@ -19,11 +17,6 @@ from tests.factories import ALL_SKILLS, HOME, NEAR_HOME, World, caregiver_in
 from tests.test_dispatcher import dispatch, more_caregivers, offers_of, on_duty, place
 
 NEXT_STREET = (HOME[0] + 0.0025, HOME[1])  # 278 m north of the seniors' homes
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernels() -> None:
-    warm_up()
 
 
 async def caregivers(

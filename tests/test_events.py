@@ -18,17 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bench.live import read_sse
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
-from app.dispatch.index import warm_up
 from app.dispatcher.loop import Dispatcher
 from app.main import create_app
 from app.models import OutboxEvent
 from app.stream import Hub, Subscriber
 from tests.factories import NEAR_HOME, Person, World
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernels() -> None:
-    warm_up()
 
 
 def free_port() -> int:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 
 from app.config import Settings
 from app.deps import Principal, get_now
-from app.dispatch.index import warm_up
 from app.models import (
     Account,
     Caregiver,
@@ -66,11 +65,6 @@ def _clock(at: datetime) -> Callable[[], datetime]:
 def xian(hour: int, minute: int = 0, day: date = DAY) -> datetime:
     """An instant given in district time, in UTC."""
     return datetime.combine(day, time(hour, minute), XIAN).astimezone(UTC)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernels() -> None:
-    warm_up()  # load the engine's compiled kernels once, not inside a dispatch pass
 
 
 async def _counts(session: AsyncSession) -> tuple[Counter[Role], Counter[OrderStatus]]:
