@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -23,6 +23,7 @@ from app.models import (
     OutboxEvent,
     Provider,
     Role,
+    Shift,
     Visit,
     VisitStatus,
 )
@@ -572,6 +573,46 @@ class TestPasses:
         r = await client.get("/v1/ops/queue", headers=world.operator_a.auth)
         row = next(i for i in r.json()["items"] if i["id"] == broken)
         assert row["status"] == "escalated"
+
+    async def test_a_visit_may_run_across_the_handover_of_back_to_back_shifts(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        """A caregiver on call around the clock works shift after shift; 20 minutes before
+        a handover she can still start a visit now (it was pushed to the next shift's start:
+        the demo's 04:40 bath began at 05:00)."""
+        now = datetime.now(UTC)
+        handover = now + timedelta(minutes=20)
+        async with sessionmaker() as session, session.begin():
+            await session.execute(delete(Shift).where(Shift.caregiver_id == world.nurse.id))
+            session.add_all(
+                [
+                    Shift(
+                        caregiver_id=world.nurse.id,
+                        starts_at=now - timedelta(hours=20),
+                        ends_at=handover,
+                    ),
+                    Shift(
+                        caregiver_id=world.nurse.id,
+                        starts_at=handover,
+                        ends_at=handover + timedelta(hours=24),
+                    ),
+                ]
+            )
+        await on_duty(client, world.nurse)
+        order = await place(client, world)
+
+        await run_once(sessionmaker, settings, now)
+
+        async with sessionmaker() as session:
+            offer = await session.scalar(
+                select(Offer).where(Offer.order_id == uuid.UUID(order["id"]))
+            )
+        assert offer is not None
+        assert offer.starts_at < handover
 
 
 class TestEmergency:

@@ -203,7 +203,7 @@ async def caregivers(
                 position_at=seen,
                 on_duty=c.on_duty,
                 skills=skills[c.id],
-                shifts=tuple(sorted(shifts[c.id])),
+                shifts=_worked(shifts[c.id]),
                 bookings=_disjoint(bookings[c.id]),
                 languages=frozenset(c.languages),
                 gender=c.gender.value,
@@ -215,6 +215,19 @@ async def caregivers(
             )
         )
     return Roster(out, frozenset(unlocated))
+
+
+def _worked(shifts: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """The caregiver's shifts as the stretches they work: one shift ending when the next begins
+    is one stretch (a visit may run across the handover of a caregiver on call around the
+    clock; the engine fits a visit inside one shift)."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(shifts):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return tuple(out)
 
 
 def _disjoint(bookings: Sequence[model.Booking]) -> tuple[model.Booking, ...]:
