@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # PostgreSQL used by the test suite: the project's own database, created when missing.
 TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/doorstep_test
 
-.PHONY: install run migrate seed test lint typecheck check-migrations test-sqlite test-postgres bench clean
+.PHONY: install run migrate seed test lint typecheck check-migrations test-sqlite test-postgres bench clean i18n
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,12 +51,17 @@ check-migrations: install
 	DOORSTEP_DATABASE_URL=sqlite+aiosqlite:///./var/alembic-check.db $(BIN)/alembic check
 	rm -f var/alembic-check.db*
 
-test-sqlite: install
+# axe-core for the page tests, from the npm registry (pinned version and integrity).
+AXE := $(TOOLS)/axe-core-4.14.1.min.js
+$(AXE): tests/fetch_axe.py | $(UV)
+	$(PYTHON) -m tests.fetch_axe $@
+
+test-sqlite: install $(AXE)
 	DOORSTEP_TEST_DATABASE_URL=sqlite+aiosqlite:///./var/test.db $(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The suite rebuilds this database from the migrations; `alembic check` then compares it with
 # the models on PostgreSQL too (partial indexes, EXCLUDE constraint, types).
-test-postgres: install
+test-postgres: install $(AXE)
 	$(BIN)/python -m tests.pg_setup "$(TEST_POSTGRES_URL)"
 	DOORSTEP_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
 	$(BIN)/alembic -x url=$(TEST_POSTGRES_URL) check
@@ -67,6 +72,13 @@ test: lint typecheck check-migrations test-sqlite test-postgres
 bench: install
 	$(UV) sync --frozen --group bench
 	$(BIN)/doorstep bench $(BENCH_ARGS)
+
+# New page texts (templates, page scripts' t("..."), app/web Python) into the catalogue; then
+# translate the empty msgstr entries in app/web/locale/zh_CN/LC_MESSAGES/messages.po.
+i18n: install
+	mkdir -p var
+	$(BIN)/pybabel extract -F babel.cfg -k t -k _ --no-location --omit-header --sort-output -o var/messages.pot .
+	$(BIN)/pybabel update -i var/messages.pot -d app/web/locale -l zh_CN --no-wrap --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     jwt_issuer: str = "doorstep"
     access_token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
+    # Browser pages: a cookie session that slides with use (stay logged in on that phone) up to
+    # a hard limit; Secure cookies unless set otherwise outside env=prod (plain-HTTP localhost).
+    web_session_idle_days: int = Field(default=30, ge=1, le=365)
+    web_session_max_days: int = Field(default=180, ge=1, le=3650)
+    cookie_secure: bool | None = None
+    # Origins (scheme://host[:port]) whose scripts may call the API from a browser; none by default.
+    cors_origins: list[str] = Field(default_factory=list)
+
     checkin_radius_m: float = Field(default=150.0, gt=0)
     checkin_early_minutes: int = Field(default=60, ge=0)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
@@ -105,6 +113,10 @@ class Settings(BaseSettings):
         if self.env is Environment.prod and len(self.jwt_secret) < 32:
             raise ValueError("DOORSTEP_JWT_SECRET must be at least 32 characters")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env is Environment.prod if self.cookie_secure is None else self.cookie_secure
 
     @property
     def is_sqlite(self) -> bool:

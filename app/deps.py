@@ -21,6 +21,7 @@ from app.db import session_scope
 from app.errors import Forbidden, Unauthorized, Unprocessable
 from app.models import Account, Caregiver, Provider, Role
 from app.security import decode_access_token, hash_api_key
+from app.services import sessions
 
 
 def get_settings(request: Request) -> Settings:
@@ -64,12 +65,60 @@ class Principal:
     provider_id: uuid.UUID | None = None
 
 
+def get_now() -> datetime:
+    """The request's clock (a dependency so tests can move time)."""
+    return datetime.now(UTC)
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser names the page's origin on cross-site requests; it must be ours."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+async def _from_cookie(
+    request: Request, session: AsyncSession, settings: Settings, cookie: str, now: datetime
+) -> Principal:
+    # Cookies ride along on any request a browser makes, so a state change must prove it comes
+    # from our own page: its CSRF token, and no foreign Origin.
+    if request.method not in _SAFE_METHODS and (
+        not sessions.csrf_ok(settings, cookie, request.headers.get(sessions.CSRF_HEADER))
+        or not _same_origin(request)
+    ):
+        raise Forbidden(
+            "This request lacks the page's CSRF token; reload the page.", code="csrf_failed"
+        )
+    found = await sessions.resolve(session, settings, cookie, now=now)
+    provider_id = await session.scalar(
+        select(Caregiver.provider_id).where(Caregiver.id == found.account_id)
+    )
+    account = await session.get_one(Account, found.account_id)
+    logs.set_principal(found.role.value, str(found.account_id))
+    return Principal(
+        id=found.account_id,
+        role=found.role,
+        district_id=account.district_id,
+        provider_id=found.account_id if found.role is Role.provider else provider_id,
+    )
+
+
 async def get_principal(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
+    """API key, then bearer token, then the pages' session cookie."""
     if api_key:
         row = (
             await session.execute(
@@ -85,6 +134,9 @@ async def get_principal(
             id=row.id, role=Role.provider, district_id=row.district_id, provider_id=row.id
         )
     if not token:
+        cookie = request.cookies.get(sessions.COOKIE_NAME)
+        if cookie:
+            return await _from_cookie(request, session, settings, cookie, now)
         raise Unauthorized("Authentication required.", code="not_authenticated")
     claims = decode_access_token(settings, token)
     found = (
@@ -126,14 +178,6 @@ CaregiverDep = Annotated[Principal, require(Role.caregiver)]
 ProviderDep = Annotated[Principal, require(Role.provider)]
 OperatorDep = Annotated[Principal, require(Role.operator)]
 AdminDep = Annotated[Principal, require(Role.admin)]
-
-
-def get_now() -> datetime:
-    """The request's clock (a dependency so tests can move time)."""
-    return datetime.now(UTC)
-
-
-NowDep = Annotated[datetime, Depends(get_now)]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import metrics
 from app.config import Settings, get_settings
@@ -25,6 +28,7 @@ from app.routers import (
 )
 from app.routers import metrics as metrics_route
 from app.stream import Hub
+from app.web import pages
 
 DESCRIPTION = """
 Doorstep dispatches care to seniors who live at home: meal delivery, cleaning, bathing, a nurse
@@ -36,7 +40,9 @@ visit, an escort to hospital, company, or help in an emergency.
   their **provider** organisations' systems follow their work with an API key (`X-API-Key`).
 * **Operators** watch their district's live queue and step in by hand.
 
-Log in at `POST /v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer <token>`.
+Apps log in at `POST /v1/auth/token` (OAuth2 password flow) and send
+`Authorization: Bearer <token>`; the pages (`/app`, `/care`, `/ops`) use a cookie session from
+`POST /v1/auth/session` and send its CSRF token in `X-CSRF-Token` on every change.
 Every error is `application/problem+json` with `type`, `title`, `status`, `detail` and a stable
 `code`. Times are ISO 8601 with an offset (stored as UTC); distances in metres; money in fen.
 """
@@ -78,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             metrics.mark_process_dead()  # this worker's live gauges leave the sums
 
-    app = FastAPI(
+    # /docs and /redoc with their assets served from the installed package: they work offline.
+    app = FastAPIOffline(
         title="Doorstep",
         version="0.1.0",
         summary="Virtual nursing home order dispatch.",
@@ -89,6 +96,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Closed unless origins are named: the pages are same-origin and need none.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "X-API-Key",
+            ],
+            expose_headers=["Retry-After", "X-Request-ID", "Location"],
+            max_age=600,
+        )
     app.add_middleware(RequestContext)  # added last: outermost, so every answer carries an id
 
     v1 = APIRouter(prefix="/v1")
@@ -97,4 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

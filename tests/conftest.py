@@ -20,6 +20,8 @@ from app.dispatch.index import freeze, warm_up
 from app.main import create_app
 from tests.factories import World, build_world
 
+pytest_plugins = ["tests.browser"]
+
 DATABASE_URL = os.environ.get("DOORSTEP_TEST_DATABASE_URL", "sqlite+aiosqlite:///./var/test.db")
 IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 KEEP = {"service", "alembic_version"}

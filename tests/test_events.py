@@ -21,8 +21,9 @@ from app.db import create_engine, create_sessionmaker
 from app.dispatcher.loop import Dispatcher
 from app.main import create_app
 from app.models import OutboxEvent
+from app.services.sessions import COOKIE_NAME
 from app.stream import Hub, Subscriber
-from tests.factories import NEAR_HOME, Person, World
+from tests.factories import NEAR_HOME, PASSWORD, Person, World
 
 
 def free_port() -> int:
@@ -183,6 +184,23 @@ async def test_last_event_id_resumes_without_gaps_or_repeats(
             while True:
                 ids.append((await resumed.next(wait=0.8))["id"])
     assert ids == [p for p in mine if p is not None and p > first["id"]]
+
+
+async def test_a_page_follows_its_stream_with_the_session_cookie(
+    live: AsyncClient, world: World
+) -> None:
+    """A browser's EventSource can send no header: the pages' cookie is enough."""
+    r = await live.post("/v1/auth/session", json={"login": "13900000001", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    cookie = {"Cookie": f"{COOKIE_NAME}={r.cookies[COOKIE_NAME]}"}
+    live.cookies.clear()
+    async with subscribe(live, cookie) as stream:
+        r = await live.post(
+            "/v1/orders", json={"service_code": "meal_delivery"}, headers=world.senior.auth
+        )
+        assert r.status_code == 201, r.text
+        placed = await stream.until("order.placed")
+        assert placed["data"]["order_id"] == r.json()["id"]
 
 
 async def test_a_stream_needs_a_login(live: AsyncClient, world: World) -> None:

@@ -19,6 +19,7 @@ from app.models.provider import Provider
 from app.models.senior import CaregiverPreference, Gender, PreferenceKind, Senior
 from app.models.service import Service
 from app.models.visit import ACTIVE_VISIT_STATUSES, Visit, VisitStatus
+from app.models.web_session import WebSession
 
 __all__ = [
     "ACTIVE_VISIT_STATUSES",
@@ -49,4 +50,5 @@ __all__ = [
     "Shift",
     "Visit",
     "VisitStatus",
+    "WebSession",
 ]

@@ -1,12 +1,13 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
-from app.schemas.auth import Me, Token
+from app.deps import NowDep, PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
+from app.errors import Unauthorized
+from app.schemas.auth import Me, SessionIn, SessionOut, Token
 from app.schemas.common import PROBLEM_RESPONSES
-from app.services import accounts
+from app.services import accounts, sessions
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 
@@ -36,3 +37,79 @@ async def token(
 @router.get("/me", summary="Who am I")
 async def me(principal: PrincipalDep, session: SessionDep) -> Me:
     return Me.model_validate(await accounts.get_account(session, principal))
+
+
+def _set_cookie(response: Response, settings: SettingsDep, opened: sessions.Opened) -> SessionOut:
+    response.set_cookie(
+        sessions.COOKIE_NAME,
+        opened.token,
+        max_age=settings.web_session_max_days * 86_400,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return SessionOut(
+        account_id=opened.account.id,
+        role=opened.account.role,
+        display_name=opened.account.display_name,
+        csrf_token=opened.csrf_token,
+        expires_at=opened.expires_at,
+    )
+
+
+def _cookie(request: Request) -> str:
+    token = request.cookies.get(sessions.COOKIE_NAME)
+    if not token:
+        raise Unauthorized("Please log in.", code="not_authenticated")
+    return token
+
+
+@router.post("/session", status_code=status.HTTP_201_CREATED, summary="Log in a browser page")
+async def open_session(
+    data: SessionIn,
+    response: Response,
+    read: ReadSessionDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> SessionOut:
+    """Sets an HttpOnly ``doorstep_session`` cookie (SameSite=Lax; Secure outside local
+    development) that keeps the page logged in while it is used at least every
+    ``web_session_idle_days``, for at most ``web_session_max_days``."""
+    account = await sessions.check_password(read, login=data.login, password=data.password)
+    opened = await sessions.open_session(session, settings, account, now=now)
+    return _set_cookie(response, settings, opened)
+
+
+@router.post("/session/refresh", summary="Refresh a browser session")
+async def refresh_session(
+    request: Request,
+    response: Response,
+    _: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> SessionOut:
+    """A new cookie token and CSRF token for the same session, its idle expiry renewed; the
+    old token stops working at once."""
+    opened = await sessions.rotate(session, settings, _cookie(request), now=now)
+    return _set_cookie(response, settings, opened)
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, summary="Log out a browser page")
+async def close_session(
+    request: Request, _: PrincipalDep, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """Ends the session: its cookie stops working at once, on every request and page."""
+    await sessions.close(session, _cookie(request), now=now)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(
+        sessions.COOKIE_NAME,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    return response

@@ -1,7 +1,11 @@
 import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
 
 from app.models import Role
-from app.schemas.common import Output
+from app.schemas.common import Input, Output
 
 
 class Token(Output):
@@ -18,3 +22,25 @@ class Me(Output):
     login: str
     display_name: str
     district_id: uuid.UUID | None
+
+
+class SessionIn(Input):
+    """A page's log-in: the phone number (seniors, caregivers) or login (operators)."""
+
+    login: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"login": "13900000001", "password": "doorstep-demo"}]}
+    )
+
+
+class SessionOut(Output):
+    """The cookie session just opened or rotated. ``csrf_token`` goes in ``X-CSRF-Token`` on
+    every state-changing request; ``expires_at`` (UTC) slides with use."""
+
+    account_id: uuid.UUID
+    role: Role
+    display_name: str
+    csrf_token: str
+    expires_at: datetime

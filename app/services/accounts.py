@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Principal
-from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     Account,
     Caregiver,
@@ -43,23 +43,13 @@ from app.security import (
     hash_api_key,
     hash_password,
     new_api_key,
-    verify_password,
 )
+from app.services import sessions
 from app.services.paging import fetch_page
 
 
 async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
-    login = login.strip()
-    # A NUL cannot be in any stored login (and PostgreSQL refuses to even compare it).
-    account = (
-        None
-        if "\x00" in login
-        else await session.scalar(select(Account).where(Account.login == login))
-    )
-    if account is None or not await verify_password(password, account.password_hash):
-        raise Unauthorized("Wrong login or password.", code="bad_credentials")
-    if not account.is_active:
-        raise Unauthorized("This account is disabled.", code="account_disabled")
+    account = await sessions.check_password(session, login=login, password=password)
     token, ttl = create_access_token(settings, account_id=account.id, role=account.role)
     return Token(access_token=token, expires_in=ttl, role=account.role, account_id=account.id)
 

@@ -1,0 +1,165 @@
+"""Browser sessions behind the pages' cookie: log-in, sliding renewal, refresh, log-out.
+
+The cookie carries a random token (``secrets.token_urlsafe(32)``, 256 bits); the table keeps its
+SHA-256. The CSRF token the pages send back in ``X-CSRF-Token`` is an HMAC of the session token
+under the signing secret: nothing to store, and it changes whenever the session token does.
+"""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import Unauthorized
+from app.models import Account, Role, WebSession
+from app.security import verify_password
+
+COOKIE_NAME = "doorstep_session"
+CSRF_HEADER = "X-CSRF-Token"
+# A session in use is written back at most this often (not on every request).
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session just opened or rotated: the cookie's token and what the page needs."""
+
+    token: str
+    csrf_token: str
+    expires_at: datetime
+    account: Account
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_for(settings: Settings, token: str) -> str:
+    """The CSRF token that goes with a session token (hex HMAC-SHA256)."""
+    key = settings.jwt_secret.encode()
+    return hmac.new(key, b"csrf\x00" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(settings: Settings, token: str, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(csrf_for(settings, token), sent)
+
+
+async def check_password(read: AsyncSession, *, login: str, password: str) -> Account:
+    """The account for this login and password (on a read-only session: Argon2 runs outside
+    any write lock). Raises ``Unauthorized`` (``bad_credentials``, ``account_disabled``)."""
+    login = login.strip()
+    account = (
+        None
+        if "\x00" in login
+        else await read.scalar(select(Account).where(Account.login == login))
+    )
+    if account is None or not await verify_password(password, account.password_hash):
+        raise Unauthorized("Wrong login or password.", code="bad_credentials")
+    if not account.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
+    return account
+
+
+def _expiry(settings: Settings, now: datetime, absolute: datetime) -> datetime:
+    return min(now + timedelta(days=settings.web_session_idle_days), absolute)
+
+
+async def open_session(
+    session: AsyncSession, settings: Settings, account: Account, *, now: datetime
+) -> Opened:
+    """Start a session for ``account``; the caller sets the cookie."""
+    token = secrets.token_urlsafe(32)
+    absolute = now + timedelta(days=settings.web_session_max_days)
+    row = WebSession(
+        account_id=account.id,
+        token_hash=hash_token(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=_expiry(settings, now, absolute),
+        absolute_expires_at=absolute,
+    )
+    session.add(row)
+    await session.flush()
+    return Opened(token, csrf_for(settings, token), row.expires_at, account)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Who a live session cookie belongs to."""
+
+    session_id: uuid.UUID
+    account_id: uuid.UUID
+    role: Role
+
+
+async def resolve(
+    session: AsyncSession, settings: Settings, token: str, *, now: datetime
+) -> Resolved:
+    """The live session behind a cookie token, renewed if it was last seen a while ago.
+    Raises ``Unauthorized`` (``session_expired``) for an unknown, revoked or expired one and
+    for a disabled account."""
+    found = (
+        await session.execute(
+            select(WebSession, Account.role, Account.is_active)
+            .join(Account, Account.id == WebSession.account_id)
+            .where(WebSession.token_hash == hash_token(token))
+        )
+    ).one_or_none()
+    if found is None:
+        raise Unauthorized("Please log in again.", code="session_expired")
+    row, role, active = found
+    if row.revoked_at is not None or row.expires_at <= now or not active:
+        raise Unauthorized("Please log in again.", code="session_expired")
+    if now - row.last_seen_at >= _TOUCH_EVERY:
+        await session.execute(
+            update(WebSession)
+            .where(WebSession.id == row.id)
+            .values(last_seen_at=now, expires_at=_expiry(settings, now, row.absolute_expires_at))
+        )
+    return Resolved(row.id, row.account_id, role)
+
+
+async def rotate(session: AsyncSession, settings: Settings, token: str, *, now: datetime) -> Opened:
+    """Replace a live session's token (and so its CSRF token) and slide its expiry: what a
+    page calls when it has been open for long. The old token stops working at once."""
+    resolved = await resolve(session, settings, token, now=now)
+    row = await session.get_one(WebSession, resolved.session_id)
+    account = await session.get_one(Account, resolved.account_id)
+    new = secrets.token_urlsafe(32)
+    row.token_hash = hash_token(new)
+    row.last_seen_at = now
+    row.expires_at = _expiry(settings, now, row.absolute_expires_at)
+    await session.flush()
+    return Opened(new, csrf_for(settings, new), row.expires_at, account)
+
+
+async def close(session: AsyncSession, token: str, *, now: datetime) -> None:
+    """Log out: the session's cookie stops working at once (an unknown token is a no-op)."""
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.token_hash == hash_token(token), WebSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def account_of(read: AsyncSession, token: str | None, *, now: datetime) -> Account | None:
+    """The active account behind a live session cookie, or None (pages: show the log-in form).
+    Read-only: the renewal happens on the page's first API call."""
+    if not token:
+        return None
+    return await read.scalar(
+        select(Account)
+        .join(WebSession, WebSession.account_id == Account.id)
+        .where(
+            WebSession.token_hash == hash_token(token),
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > now,
+            Account.is_active,
+        )
+    )

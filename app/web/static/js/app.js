@@ -1,0 +1,2 @@
+import { announce, t } from "./doorstep.js";
+announce(t("Connected"));
