@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, status
 from app.deps import NowDep, OperatorDep, PageDep, SessionDep, SettingsDep
 from app.models import OrderStatus, Priority
 from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
+from app.schemas.console import CandidatesOut, KpisOut, MapOut, OrderView, QueueRow
 from app.schemas.offers import DecisionOut
-from app.schemas.orders import AssignIn, OrderDetail, OrderOut, OrderQueueItem
+from app.schemas.orders import AssignIn, OrderOut
 from app.schemas.people import (
     CaregiverIn,
     CaregiverOut,
@@ -22,7 +23,7 @@ from app.schemas.people import (
     ShiftIn,
 )
 from app.schemas.visits import OperatorCheckInIn, VisitOut
-from app.services import accounts, dispatch, ops, orders, seniors, visits
+from app.services import accounts, dispatch, kpis, ops, orders, seniors, visits
 
 router = APIRouter(prefix="/ops", tags=["operators"], responses=PROBLEM_RESPONSES)
 
@@ -37,9 +38,10 @@ async def queue(
     status: Annotated[OrderStatus | None, Query()] = None,
     priority: Annotated[Priority | None, Query()] = None,
     service_code: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
-) -> Page[OrderQueueItem]:
+) -> Page[QueueRow]:
     """Every open order: open emergencies first, then escalations and no-shows, then urgent
-    and normal; oldest first. Each row has its timers and the offer currently out."""
+    and normal; oldest first. Each row has its timers (``response_due_at``, UTC), the offer
+    currently out, and the senior, the caregiver and those offered by name."""
     items, next_offset = await orders.queue(
         session,
         principal,
@@ -64,8 +66,40 @@ async def order_detail(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-) -> OrderDetail:
+) -> OrderView:
     return await ops.order_detail(session, principal, order_id, settings=settings, now=now)
+
+
+@router.get("/map", summary="My district now, for a map drawn from coordinates (audited)")
+async def district_map(principal: OperatorDep, session: SessionDep, now: NowDep) -> MapOut:
+    """Open orders at the seniors' homes, caregivers on duty (last position, state) and lines
+    for offers and visits between them. Each senior shown is an audited read of personal data."""
+    return await ops.district_map(session, principal, now=now)
+
+
+@router.get("/kpis", summary="Today's figures for my district, in its time zone")
+async def today_kpis(principal: OperatorDep, session: SessionDep, now: NowDep) -> KpisOut:
+    return await kpis.today(session, principal, now=now)
+
+
+@router.get(
+    "/orders/{order_id}/candidates",
+    summary="Caregivers ranked by the engine for a manual assignment, with the rules they break",
+)
+async def candidates(
+    order_id: uuid.UUID,
+    principal: OperatorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> CandidatesOut:
+    """Every active caregiver of the district for an open (pending, offered or escalated)
+    order: the feasible ones ranked by the engine's cost, then those only soft rules stop
+    (assign with ``override`` and a reason), then those a hard rule excludes. 409
+    ``not_assignable`` for an order in any other status."""
+    return await ops.candidates(
+        session, principal, order_id, config=dispatch.engine_config(settings), now=now
+    )
 
 
 @router.get("/orders/{order_id}/decisions", summary="Why dispatch did what it did")

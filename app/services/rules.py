@@ -78,6 +78,88 @@ def _local(t: float, tz: ZoneInfo) -> str:
     return f"{datetime.fromtimestamp(t, tz):%Y-%m-%d %H:%M} ({tz.key})"
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One caregiver judged for one order: where the visit would go once the soft rules in
+    ``broken`` are set aside (``None`` when a hard rule, the last in ``broken``, stops it)."""
+
+    caregiver: engine.Caregiver  # as the engine sees them (a booked visit: on duty)
+    unlocated: bool  # no position reported: distances and travel are not known
+    placement: Placement | None
+    broken: tuple[Broken, ...]
+
+    @property
+    def hard(self) -> bool:
+        return any(not b.soft for b in self.broken)
+
+
+@dataclass(frozen=True, slots=True)
+class Judging:
+    """The order and the district's settings as the engine sees them, with every caregiver
+    asked about judged."""
+
+    order: engine.Order
+    config: DispatchConfig
+    time_zone: ZoneInfo
+    judged: list[Judged]
+
+
+async def judge(
+    session: AsyncSession,
+    order: Order,
+    *,
+    now: datetime,
+    config: DispatchConfig,
+    ids: list[uuid.UUID] | None = None,
+) -> Judging:
+    """Judge the district's active caregivers (or only ``ids``) for ``order`` by the engine's
+    rules, listing every rule each one breaks (soft ones first, until a hard one stops them or
+    the visit fits). Pure Python (the engine's reference ``place``): no compiled kernels."""
+    tz = await fleet.district_zone(session, order.district_id)
+    cfg = fleet.district_config(config, tz, now)
+    [want] = await fleet.orders(session, [order])
+    roster = await fleet.caregivers(
+        session,
+        district_id=order.district_id,
+        senior_ids={order.senior_id},
+        now=now,
+        tz=tz,
+        everyone=True,
+        ids=ids,
+        until=(order.window_end or now) + timedelta(days=1),
+        stand_in=(order.lat, order.lon),
+    )
+    t = now.timestamp()
+    judged = []
+    for caregiver in roster.caregivers:
+        if not want.asap:
+            caregiver = replace(caregiver, on_duty=True)
+        unlocated = caregiver.id in roster.unlocated
+        placement, broken = _judge_one(want, caregiver, t, cfg, tz, unlocated)
+        judged.append(Judged(caregiver, unlocated, placement, broken))
+    return Judging(want, cfg, tz, judged)
+
+
+def _judge_one(
+    want: engine.Order,
+    caregiver: engine.Caregiver,
+    t: float,
+    cfg: DispatchConfig,
+    tz: ZoneInfo,
+    unlocated: bool,
+) -> tuple[Placement | None, tuple[Broken, ...]]:
+    broken: list[Broken] = []
+    for _ in range(len(Exclusion) + 2):  # each round sets aside one more soft rule
+        verdict = place(want, caregiver, t, cfg)
+        if isinstance(verdict, Placement):
+            return verdict, tuple(broken)
+        rule, caregiver, want = _relax(verdict, want, caregiver, t, cfg, tz, unlocated)
+        broken.append(rule)
+        if not rule.soft:
+            return None, tuple(broken)
+    raise AssertionError("the rules did not settle")  # pragma: no cover (finite set of rules)
+
+
 async def check(
     session: AsyncSession,
     order: Order,
@@ -90,37 +172,11 @@ async def check(
     """Judge ``caregiver_id`` (an active caregiver of the order's district) for ``order`` by
     the engine's rules; 409 ``Conflict`` naming the rule when a hard rule is broken, or a soft
     one without ``override``. The conflict lists every rule found in ``rules``."""
-    tz = await fleet.district_zone(session, order.district_id)
-    cfg = fleet.district_config(config, tz, now)
-    [want] = await fleet.orders(session, [order])
-    roster = await fleet.caregivers(
-        session,
-        district_id=order.district_id,
-        senior_ids={order.senior_id},
-        now=now,
-        tz=tz,
-        everyone=True,
-        ids=[caregiver_id],
-        until=(order.window_end or now) + timedelta(days=1),
-        stand_in=(order.lat, order.lon),
-    )
-    [caregiver] = roster.caregivers
-    unlocated = caregiver.id in roster.unlocated
-    t = now.timestamp()
-    if not want.asap:
-        caregiver = replace(caregiver, on_duty=True)
-    broken: list[Broken] = []
-    for _ in range(len(Exclusion) + 2):  # each round sets aside one more soft rule
-        verdict = place(want, caregiver, t, cfg)
-        if isinstance(verdict, Placement):
-            break
-        rule, caregiver, want = _relax(verdict, want, caregiver, t, cfg, tz, unlocated)
-        broken.append(rule)
-        if not rule.soft:
-            raise _conflict(rule, broken)
-    else:  # pragma: no cover (every round relaxes one rule of a finite set)
-        raise AssertionError("the rules did not settle")
-    assert isinstance(verdict, Placement)
+    judging = await judge(session, order, now=now, config=config, ids=[caregiver_id])
+    [judged] = judging.judged
+    broken = list(judged.broken)
+    if judged.placement is None:
+        raise _conflict(broken[-1], broken)
     if broken and not override:
         first = broken[0]
         raise _conflict(
@@ -129,11 +185,11 @@ async def check(
             suffix=" An operator may assign anyway with override and a reason.",
         )
     return Verdict(
-        start=datetime.fromtimestamp(verdict.start, UTC),
-        travel_s=verdict.travel_s,
-        distance_m=None if unlocated else verdict.distance_m,
+        start=datetime.fromtimestamp(judged.placement.start, UTC),
+        travel_s=judged.placement.travel_s,
+        distance_m=None if judged.unlocated else judged.placement.distance_m,
         overridden=tuple(broken),
-        time_zone=tz.key,
+        time_zone=judging.time_zone.key,
     )
 
 
