@@ -206,6 +206,8 @@ async def test_the_map_and_todays_kpis(site: Site, world: World, http: AsyncClie
     third = await place(http, world.senior.auth, service_code="cleaning")
     await expect(row(page, third["id"])).to_be_visible()
     await expect(svg.locator(f"[data-order-id='{third['id']}']")).to_have_count(1, timeout=5000)
-    await expect(kpis.locator("[data-kpi=orders_placed] .kpi-value")).to_have_text("3", timeout=15000)
+    await expect(kpis.locator("[data-kpi=orders_placed] .kpi-value")).to_have_text(
+        "3", timeout=15000
+    )
     assert await axe(page) == []
     await shot(page, "ops-map-kpis")

@@ -8,7 +8,7 @@ import * as words from "./ops-text.js";
 const NS = "http://www.w3.org/2000/svg";
 const W = 640;
 const H = 440;
-const PAD = 28;
+const PAD = 36;
 const EARTH_M_PER_DEG = 111_320;
 
 function svg(tag, attrs = {}, ...children) {
@@ -128,8 +128,9 @@ export function draw(container, data, { selected = null, onOrder = () => {}, zon
     }
   }
   root.append(grid);
-  const bar = Math.min(kmPx, W / 3);
-  const barKm = bar === kmPx ? 1 : (bar / kmPx).toFixed(1);
+  // The longest round distance that fits in a third of the map.
+  const barKm = [50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1].find((km) => km * kmPx <= W / 3) || 0.1;
+  const bar = barKm * kmPx;
   root.append(
     svg("g", { class: "scale", transform: "translate(" + (W - bar - 16) + "," + (H - 14) + ")" },
       svg("line", { x1: 0, y1: 0, x2: bar, y2: 0 }),
@@ -188,7 +189,11 @@ export function draw(container, data, { selected = null, onOrder = () => {}, zon
     svg("title", {}, c.name + " · " + stateLabel(c.state) + (c.position_at ? " · " + words.hm(c.position_at, zone) : "")),
     SHAPES[c.state] ? SHAPES[c.state]() : SHAPES.idle(),
     );
-    if (labelled) g.append(svg("text", { class: "name", x: 10, y: 4 }, c.name));
+    if (labelled) {
+      // Names to the left near the right edge, so none is cut off.
+      const left = x(c.lon) > W - 100;
+      g.append(svg("text", { class: "name", x: left ? -10 : 10, y: 4, "text-anchor": left ? "end" : "start" }, c.name));
+    }
     people.append(g);
   }
   root.append(people);
