@@ -101,7 +101,10 @@ async def test_an_offer_arrives_live_and_is_accepted_with_one_tap(
     # The address and care notes, now that the visit is hers; a link for the phone's map app.
     await expect(visit.locator(".address")).to_have_text("Room 001, 118 Laodong Road")
     navigate = visit.get_by_role("link", name="用地图导航")
-    assert await navigate.get_attribute("href") == f"geo:{HOME[0]:.6f},{HOME[1]:.6f}?q={HOME[0]:.6f},{HOME[1]:.6f}"
+    assert (
+        await navigate.get_attribute("href")
+        == f"geo:{HOME[0]:.6f},{HOME[1]:.6f}?q={HOME[0]:.6f},{HOME[1]:.6f}"
+    )
     assert await axe(page) == []
     await shot(page, "care-visit-assigned")
 
@@ -188,3 +191,45 @@ async def test_going_on_duty_with_location_blocked_says_so_plainly(
     await expect(page.get_by_role("button", name="重试")).to_be_visible()
     assert await axe(page) == []
     await shot(page, "care-location-blocked")
+
+
+# Counts the tones the page plays and the vibrations it asks for (the page makes its sound with
+# the Web Audio API; nothing is fetched).
+RINGS = """
+window.__rings = { tones: 0, vibrations: [] };
+const start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__rings.tones += 1;
+  return start.apply(this, args);
+};
+Object.defineProperty(Navigator.prototype, "vibrate", {
+  configurable: true,
+  value: (pattern) => { window.__rings.vibrations.push(pattern); return true; },
+});
+"""
+
+
+async def test_an_sos_offer_rings_vibrates_and_counts_down(
+    site: Site, world: World, http: AsyncClient
+) -> None:
+    page = await _on_duty_page(site)
+    await page.add_init_script(RINGS)
+    await page.reload()  # still on duty: the page picks the shift up where it was
+    await expect(page.locator("#duty-text")).to_have_text("接单中")
+    await expect(page.locator("body[data-ready=true]")).to_be_attached()
+
+    r = await http.post("/v1/sos", headers=world.senior.auth)
+    assert r.status_code == 201, r.text
+    offer = page.locator("li.offer.sos")
+    await expect(offer).to_have_count(1)
+    await expect(offer.locator(".tag")).to_have_text("SOS 紧急求助")
+    seconds = offer.locator(".seconds")
+    await expect(seconds).to_have_text(re.compile(r"还剩 \d+ 秒可以接单"))
+    first = int(re.findall(r"\d+", await seconds.inner_text())[0])
+    assert first <= 20  # an SOS offer's short deadline
+    await expect(seconds).not_to_have_text(f"还剩 {first} 秒可以接单")  # it counts down
+    rings = await page.evaluate("window.__rings")
+    assert rings["tones"] >= 6  # three rounds of the two-tone chime for an emergency
+    assert rings["vibrations"] == [[300, 120, 300, 120, 300]]
+    assert await axe(page) == []
+    await shot(page, "care-sos-offer")

@@ -88,13 +88,23 @@ function problemText(err) {
 
 // ---- sound and vibration -------------------------------------------------------------------
 
-// Browsers allow sound only after the person has touched the page: the first tap unlocks it.
+// Browsers may allow sound only after the person has touched the page: any tap unlocks it, and
+// while it is locked a button says so (an offer that cannot ring is easy to miss).
 function unlockAudio() {
   const Context = window.AudioContext || window.webkitAudioContext;
   if (!Context) return;
-  if (!state.audio) state.audio = new Context();
+  if (!state.audio) {
+    state.audio = new Context();
+    state.audio.addEventListener("statechange", showSound);
+  }
   if (state.audio.state === "suspended") state.audio.resume().catch(() => {});
+  showSound();
 }
+
+function showSound() {
+  $("sound").hidden = !state.audio || state.audio.state === "running" || !state.onDuty;
+}
+
 document.addEventListener("pointerdown", unlockAudio);
 document.addEventListener("keydown", unlockAudio);
 
@@ -140,6 +150,7 @@ function showDuty() {
   button.classList.toggle("primary", !state.onDuty);
   button.disabled = false;
   $("position").hidden = !state.onDuty;
+  showSound();
 }
 
 function positionStatus(text, problem = false) {
@@ -499,8 +510,6 @@ function visitCard(visit) {
         checkOut,
       );
     }
-  } else {
-    children.push(el("p", { class: "small" }, visit.neighbourhood));
   }
   if (visit.status === "completed" && visit.actual_duration_min !== null) {
     children.push(el("p", { class: "small" }, t("Finished after {minutes} min.", { minutes: visit.actual_duration_min })));
@@ -671,6 +680,11 @@ function onState(connected) {
 async function start() {
   $("duty-toggle").addEventListener("click", toggleDuty);
   $("position-retry").addEventListener("click", () => state.onDuty && startWatch());
+  $("sound").addEventListener("click", () => {
+    unlockAudio();
+    setTimeout(() => chime(false), 100);
+  });
+  unlockAudio();
   try {
     const me = await api("GET", "/v1/caregivers/me");
     state.onDuty = me.on_duty;
