@@ -59,6 +59,19 @@ async def _place(http: AsyncClient, world: World, service: str = "meal_delivery"
     return str(r.json()["id"])
 
 
+async def _small_targets(page: Page) -> list[str]:
+    """Visible buttons, links and fields smaller than 48 x 48 px (one thumb, walking)."""
+    return list(
+        await page.evaluate(
+            """() => [...document.querySelectorAll('button, a, textarea, input')]
+                .filter((n) => !n.classList.contains('skip') && n.getClientRects().length)
+                .map((n) => [n, n.getBoundingClientRect()])
+                .filter(([n, r]) => r.width < 48 || r.height < 48)
+                .map(([n, r]) => `${n.textContent.trim()} ${r.width}x${r.height}`)"""
+        )
+    )
+
+
 async def _order_status(http: AsyncClient, world: World, order_id: str) -> str:
     r = await http.get(f"/v1/orders/{order_id}", headers=world.senior.auth)
     assert r.status_code == 200, r.text
@@ -91,6 +104,7 @@ async def test_an_offer_arrives_live_and_is_accepted_with_one_tap(
     assert await axe(page) == []
     await shot(page, "care-offer")
 
+    assert await _small_targets(page) == []
     await offer.get_by_role("button", name="接单", exact=True).click()
     await expect(page.locator("#announce")).to_contain_text("已接单")
     await expect(offer).to_have_count(0)
@@ -100,6 +114,7 @@ async def test_an_offer_arrives_live_and_is_accepted_with_one_tap(
     await expect(visit).to_have_count(1)
     # The address and care notes, now that the visit is hers; a link for the phone's map app.
     await expect(visit.locator(".address")).to_have_text("Room 001, 118 Laodong Road")
+    assert await _small_targets(page) == []
     navigate = visit.get_by_role("link", name="用地图导航")
     assert (
         await navigate.get_attribute("href")
@@ -233,3 +248,42 @@ async def test_an_sos_offer_rings_vibrates_and_counts_down(
     assert rings["vibrations"] == [[300, 120, 300, 120, 300]]
     assert await axe(page) == []
     await shot(page, "care-sos-offer")
+
+
+async def test_position_reports_are_throttled_while_moving(site: Site, world: World) -> None:
+    page = await site.open(
+        "/care",
+        NURSE,
+        geolocation=_where(NEAR_HOME),
+        permissions=["geolocation"],
+        timezone_id="Asia/Shanghai",
+    )
+    await page.clock.install()  # time runs as usual, and the test can jump it ahead
+    await page.reload()
+    sent: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(request.post_data_json)
+            if request.method == "PUT" and request.url.endswith("/v1/caregivers/me/position")
+            else None
+        ),
+    )
+    await page.get_by_role("button", name="上班接单").click()
+    await expect(page.locator("#position-status")).to_contain_text("正在共享位置")
+    assert [round(s["lat"], 4) for s in sent] == [NEAR_HOME[0]]  # at once on going on duty
+
+    last = NEAR_HOME
+    for step in range(1, 6):  # walking fast: a new fix every 200 ms
+        last = (HOME[0] + step * 0.001, HOME[1])
+        await page.context.set_geolocation(_where(last))
+        await page.wait_for_timeout(200)
+    await page.wait_for_timeout(300)
+    assert len(sent) == 1  # not one report per fix
+
+    async with page.expect_request(
+        lambda request: request.method == "PUT" and "/me/position" in request.url
+    ) as report:
+        await page.clock.run_for(16_000)  # the next report: the latest fix only
+    data = (await report.value).post_data_json
+    assert round(data["lat"], 4) == round(last[0], 4)

@@ -51,6 +51,8 @@ const state = {
   fix: null, // the latest {lat, lon, at}
   sent: null, // the last sent {lat, lon, sentAt}
   sending: false,
+  due: null, // the timer for the next position report, and when it fires (ms)
+  dueAt: 0,
   audio: null,
 };
 
@@ -167,9 +169,22 @@ async function sendPosition(force = false) {
   const now = Date.now();
   if (!force && state.sent) {
     const since = now - state.sent.sentAt;
-    const moved = metres(state.sent, fix);
-    if (since < MIN_SEND_MS || (since < MAX_SEND_MS && moved < MOVED_M)) return;
+    const wait = (metres(state.sent, fix) >= MOVED_M ? MIN_SEND_MS : MAX_SEND_MS) - since;
+    if (wait > 0) {
+      // Not yet: the latest fix goes when it is due (one timer, whatever arrives meanwhile).
+      if (!state.due || now + wait < state.dueAt) {
+        clearTimeout(state.due);
+        state.dueAt = now + wait;
+        state.due = setTimeout(() => {
+          state.due = null;
+          sendPosition(false);
+        }, wait);
+      }
+      return;
+    }
   }
+  clearTimeout(state.due);
+  state.due = null;
   state.sending = true;
   try {
     await api("PUT", "/v1/caregivers/me/position", {
@@ -219,6 +234,8 @@ function startWatch() {
 
 function stopWatch() {
   if (state.watch !== null) navigator.geolocation.clearWatch(state.watch);
+  clearTimeout(state.due);
+  state.due = null;
   state.watch = null;
   state.fix = null;
   state.sent = null;
