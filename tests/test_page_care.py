@@ -287,3 +287,19 @@ async def test_position_reports_are_throttled_while_moving(site: Site, world: Wo
         await page.clock.run_for(16_000)  # the next report: the latest fix only
     data = (await report.value).post_data_json
     assert round(data["lat"], 4) == round(last[0], 4)
+
+
+async def test_the_page_in_english(site: Site, world: World) -> None:
+    page = await site.open(
+        "/care",
+        NURSE,
+        lang="en",
+        geolocation=_where(NEAR_HOME),
+        permissions=["geolocation"],
+    )
+    await page.get_by_role("button", name="Go on duty").click()
+    await expect(page.locator("#duty-text")).to_have_text("On duty")
+    await expect(page.locator("#position-status")).to_contain_text("Sharing your location")
+    await expect(page.get_by_role("heading", name="Today's visits")).to_be_visible()
+    assert await axe(page) == []
+    await shot(page, "care-on-duty-en")
