@@ -37,7 +37,7 @@ export const service = (code) => (SERVICE[code] ? SERVICE[code]() : code.replace
 // Rules a caregiver breaks for a manual assignment (app/services/rules.py) and the engine's
 // exclusions (app/dispatch/constraints.py Exclusion, app/services/dispatch.py).
 const RULE = {
-  off_duty: () => t("Off duty"),
+  off_duty: () => t("Not on duty"),
   blocked: () => t("Blocked by the senior"),
   gender: () => t("Not the gender the senior requires"),
   gender_preference: () => t("Not the gender the senior requires"),
