@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from app.deps import NowDep, PageDep, SeniorDep, SessionDep, SettingsDep
 from app.models import OrderStatus
 from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
-from app.schemas.orders import OrderIn, OrderOut, RatingIn, SeniorOrderDetail
+from app.schemas.orders import OrderIn, RatingIn, SeniorOrderDetail, SeniorOrderOut
 from app.schemas.people import SeniorProfile
 from app.services import orders, seniors
 
@@ -39,7 +39,7 @@ async def place_order(
     now: NowDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> OrderOut:
+) -> SeniorOrderOut:
     out, replayed = await orders.place(
         session, principal, data, settings=settings, idempotency_key=idempotency_key, now=now
     )
@@ -52,7 +52,7 @@ async def place_order(
     "/sos",
     status_code=status.HTTP_201_CREATED,
     summary="SOS: help now",
-    responses={200: {"model": OrderOut, "description": "An emergency is already open"}},
+    responses={200: {"model": SeniorOrderOut, "description": "An emergency is already open"}},
 )
 async def sos(
     principal: SeniorDep,
@@ -60,12 +60,13 @@ async def sos(
     settings: SettingsDep,
     now: NowDep,
     response: Response,
-) -> OrderOut:
-    """One press, no body: an emergency order at home. Pressing again returns the open one."""
+) -> SeniorOrderOut:
+    """One press, no body: an emergency order at home. Pressing again returns the open one
+    (with whoever is coming, or ``status_code: duty_desk_on_it`` once the duty desk has it)."""
     order, created = await orders.sos(session, principal, settings=settings, now=now)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return OrderOut.model_validate(order)
+    return await orders.senior_view(session, order)
 
 
 @router.get("/orders", summary="My orders")
@@ -74,12 +75,12 @@ async def list_orders(
     session: SessionDep,
     page: PageDep,
     status: Annotated[OrderStatus | None, Query()] = None,
-) -> Page[OrderOut]:
+) -> Page[SeniorOrderOut]:
     items, next_offset = await orders.list_for_senior(
         session, principal, status=status, limit=page.limit, offset=page.offset
     )
     return Page(
-        items=[OrderOut.model_validate(o) for o in items],
+        items=await orders.senior_views(session, items),
         limit=page.limit,
         offset=page.offset,
         next_offset=next_offset,
@@ -92,30 +93,22 @@ async def get_order(
 ) -> SeniorOrderDetail:
     """Each step of the order; reasons only where they are the senior's own (what caregivers
     and operators wrote stays with them)."""
-    detail = SeniorOrderDetail.model_validate(
-        await orders.get(session, principal, order_id, history=True)
-    )
-    for step in detail.history:
-        if step.actor_id != principal.id:
-            step.reason = None
-    return detail
+    return await orders.senior_detail(session, principal, order_id)
 
 
 @router.post("/orders/{order_id}/cancel", summary="Cancel my order")
 async def cancel_order(
     order_id: uuid.UUID, data: ReasonIn, principal: SeniorDep, session: SessionDep, now: NowDep
-) -> OrderOut:
-    return OrderOut.model_validate(
-        await orders.cancel(session, principal, order_id, reason=data.reason, now=now)
-    )
+) -> SeniorOrderOut:
+    order = await orders.cancel(session, principal, order_id, reason=data.reason, now=now)
+    return await orders.senior_view(session, order)
 
 
 @router.post("/orders/{order_id}/rating", summary="Rate a completed order")
 async def rate_order(
     order_id: uuid.UUID, data: RatingIn, principal: SeniorDep, session: SessionDep, now: NowDep
-) -> OrderOut:
-    return OrderOut.model_validate(
-        await orders.rate(
-            session, principal, order_id, score=data.score, comment=data.comment, now=now
-        )
+) -> SeniorOrderOut:
+    order = await orders.rate(
+        session, principal, order_id, score=data.score, comment=data.comment, now=now
     )
+    return await orders.senior_view(session, order)

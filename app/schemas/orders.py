@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, model_validator
@@ -95,7 +96,7 @@ class AssignIn(Input):
 
 
 class OrderOut(Output):
-    """An order as its senior sees it."""
+    """An order's own fields, as every audience may see them (seniors get ``SeniorOrderOut``)."""
 
     id: uuid.UUID
     service_code: str
@@ -174,5 +175,70 @@ class OrderDetail(OrderQueueItem):
     senior: SeniorProfile
 
 
-class SeniorOrderDetail(OrderOut):
+class SeniorStatus(StrEnum):
+    """Where the senior's order stands, in the senior's terms: a stable code for pages and
+    apps to translate (``SENIOR_STATUS_TEXT`` holds the English default)."""
+
+    finding_caregiver = "finding_caregiver"  # pending
+    asking_caregiver = "asking_caregiver"  # offered
+    caregiver_coming = "caregiver_coming"  # assigned: "<caregiver.display_name> is coming"
+    caregiver_late = "caregiver_late"  # assigned, not checked in past the no-show grace
+    caregiver_here = "caregiver_here"  # in_progress
+    visit_done = "visit_done"  # completed
+    duty_desk_arranging = "duty_desk_arranging"  # escalated, not an emergency
+    duty_desk_on_it = "duty_desk_on_it"  # escalated SOS (emergency)
+    cancelled = "cancelled"
+
+
+SENIOR_STATUS_TEXT: dict[SeniorStatus, str] = {
+    SeniorStatus.finding_caregiver: "Finding a caregiver.",
+    SeniorStatus.asking_caregiver: "Asking a caregiver.",
+    SeniorStatus.caregiver_coming: "Your caregiver is coming.",
+    SeniorStatus.caregiver_late: "Your caregiver is late; the duty desk is looking into it.",
+    SeniorStatus.caregiver_here: "Your caregiver is with you.",
+    SeniorStatus.visit_done: "The visit is done.",
+    SeniorStatus.duty_desk_arranging: "The duty desk is arranging a caregiver for you.",
+    SeniorStatus.duty_desk_on_it: "The duty desk has your call and is finding help.",
+    SeniorStatus.cancelled: "This order was cancelled.",
+}
+
+
+class CaregiverForSenior(Output):
+    """The caregiver who will come to the door (from assignment on; never while only offered)."""
+
+    id: uuid.UUID
+    display_name: str = Field(description="The caregiver's name as the senior should see it.")
+    initial: str = Field(
+        description="First character of the name (upper-cased), for a photo placeholder."
+    )
+
+
+class SeniorOrderOut(OrderOut):
+    """An order as its senior sees it: who is coming, when, and the status in plain words.
+    ``cancel_reason`` is shown only when the senior cancelled (an operator's reason is theirs)."""
+
+    caregiver: CaregiverForSenior | None = Field(
+        description="Null until a caregiver is assigned (an offer is not a promise), and after "
+        "the visit is undone (withdrawn, no-show, cancelled)."
+    )
+    planned_start: datetime | None = Field(
+        description="UTC. The assigned visit's booked start (after check-in: when it began)."
+    )
+    eta: datetime | None = Field(
+        description="UTC. When the caregiver is expected at the door; only while assigned and "
+        "not yet checked in, else null. It is the visit's booked start, fixed at assignment: "
+        "for an ASAP order the moment of assignment (offer accepted, or assigned by the engine "
+        "or an operator) plus the engine's travel estimate in seconds from the caregiver's last "
+        "reported position (great-circle metres x detour factor / speed; 1.35 and 4.2 m/s by "
+        "default), or later if the caregiver first finishes another visit; for a time window, "
+        "the planned start. Not updated from live positions: it may lie in the past when the "
+        "caregiver is late."
+    )
+    status_code: SeniorStatus = Field(
+        description="Stable senior-facing status; translate it, do not parse status_text."
+    )
+    status_text: str = Field(description="English default sentence for status_code.")
+
+
+class SeniorOrderDetail(SeniorOrderOut):
     history: list[HistoryOut]

@@ -1,8 +1,10 @@
-"""Orders: placing (idempotent), reading within the caller's scope, cancelling, rating, SOS."""
+"""Orders: placing (idempotent), reading within the caller's scope, cancelling, rating, SOS,
+and the senior's view of them (who is coming, when, the status in plain words)."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, case, false, select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,11 +15,13 @@ from app.config import Settings
 from app.deps import Principal
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
+    ACTIVE_VISIT_STATUSES,
     PRIORITY_RANK,
     TERMINAL_STATUSES,
     Caregiver,
     Order,
     OrderStatus,
+    OrderStatusHistory,
     Priority,
     Role,
     Senior,
@@ -25,7 +29,16 @@ from app.models import (
     Visit,
     VisitStatus,
 )
-from app.schemas.orders import OrderIn, OrderOut
+from app.schemas.orders import (
+    SENIOR_STATUS_TEXT,
+    CaregiverForSenior,
+    HistoryOut,
+    OrderIn,
+    OrderOut,
+    SeniorOrderDetail,
+    SeniorOrderOut,
+    SeniorStatus,
+)
 from app.services import idempotency, offer_machine
 from app.services.order_machine import Event, record_placed, transition
 from app.services.paging import fetch_page
@@ -139,7 +152,7 @@ async def place(
     settings: Settings,
     idempotency_key: str | None,
     now: datetime,
-) -> tuple[OrderOut, bool]:
+) -> tuple[SeniorOrderOut, bool]:
     """Place an order for the calling senior; returns it and whether it is a replay."""
     if idempotency_key is not None:
         fingerprint = idempotency.request_fingerprint(data.model_dump(mode="json"))
@@ -152,10 +165,10 @@ async def place(
             ttl=timedelta(hours=settings.idempotency_ttl_hours),
         )
         if replay is not None:
-            return OrderOut.model_validate(replay), True
+            return _replayed(replay), True
     senior = await _senior(session, principal.id)
     order = await _create(session, senior, data, actor_id=principal.id, settings=settings, now=now)
-    out = OrderOut.model_validate(order)
+    out = await senior_view(session, order)
     if idempotency_key is not None:
         await idempotency.store_response(
             session,
@@ -165,6 +178,22 @@ async def place(
             body=out.model_dump(mode="json"),
         )
     return out, False
+
+
+def _replayed(body: Mapping[str, Any]) -> SeniorOrderOut:
+    """The first response again. One stored before the senior's fields existed gets them as
+    they were then: a new order is pending, with nobody assigned."""
+    if "status_code" not in body:
+        code = SeniorStatus.finding_caregiver
+        body = {
+            **body,
+            "caregiver": None,
+            "planned_start": None,
+            "eta": None,
+            "status_code": code,
+            "status_text": SENIOR_STATUS_TEXT[code],
+        }
+    return SeniorOrderOut.model_validate(body)
 
 
 async def sos(
@@ -227,6 +256,113 @@ async def list_for_senior(
     if status is not None:
         stmt = stmt.where(Order.status == status)
     return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+_SENIOR_STATUS = {
+    OrderStatus.pending: SeniorStatus.finding_caregiver,
+    OrderStatus.offered: SeniorStatus.asking_caregiver,
+    OrderStatus.assigned: SeniorStatus.caregiver_coming,
+    OrderStatus.in_progress: SeniorStatus.caregiver_here,
+    OrderStatus.completed: SeniorStatus.visit_done,
+    OrderStatus.escalated: SeniorStatus.duty_desk_arranging,
+    OrderStatus.cancelled: SeniorStatus.cancelled,
+}
+
+
+def _senior_status(order: Order, visit: Visit | None) -> SeniorStatus:
+    """Only the state, never an operator's or the engine's reason: an escalated SOS says that
+    a person has the call; a caregiver flagged as not at the door says the desk knows."""
+    if order.status is OrderStatus.escalated and order.priority is Priority.emergency:
+        return SeniorStatus.duty_desk_on_it
+    if (
+        order.status is OrderStatus.assigned
+        and visit is not None
+        and order.no_show_at is not None
+        and order.no_show_at >= visit.assigned_at  # flagged for this visit, not an earlier one
+    ):
+        return SeniorStatus.caregiver_late
+    return _SENIOR_STATUS[order.status]
+
+
+def _senior_view(
+    order: Order, visit: Visit | None, name: str | None, *, own_cancel: bool
+) -> SeniorOrderOut:
+    caregiver = None
+    if visit is not None and name is not None:
+        caregiver = CaregiverForSenior(
+            id=visit.caregiver_id, display_name=name, initial=name.strip()[:1].upper()
+        )
+    code = _senior_status(order, visit)
+    awaited = order.status is OrderStatus.assigned and visit is not None
+    base = OrderOut.model_validate(order).model_dump()
+    base["cancel_reason"] = order.cancel_reason if own_cancel else None
+    return SeniorOrderOut(
+        **base,
+        caregiver=caregiver,
+        planned_start=visit.starts_at if visit is not None else None,
+        eta=visit.starts_at if awaited and visit is not None else None,
+        status_code=code,
+        status_text=SENIOR_STATUS_TEXT[code],
+    )
+
+
+async def senior_views(session: AsyncSession, orders: Sequence[Order]) -> list[SeniorOrderOut]:
+    """The senior's view of each order, in the given order: the caregiver (name and initial)
+    from assignment to completion, planned start and ETA (UTC), and the status as a stable
+    code with an English sentence. Two queries whatever the number of orders."""
+    ids = [o.id for o in orders]
+    # Sessions do not autoflush: what this unit of work changed (a cancel's history row, a new
+    # visit) must be in the database before it is read back.
+    await session.flush()
+    visits: dict[uuid.UUID, tuple[Visit, str]] = {}
+    if ids:
+        # An active visit (assigned, in progress or completed) is unique per order; an open
+        # offer has none, so an offered order shows nobody.
+        rows = await session.execute(
+            select(Visit, Caregiver.name)
+            .join(Caregiver, Caregiver.id == Visit.caregiver_id)
+            .where(Visit.order_id.in_(ids), Visit.status.in_(ACTIVE_VISIT_STATUSES))
+        )
+        visits = {visit.order_id: (visit, name) for visit, name in rows}
+    # Invariant 6: a senior reads a cancel reason only when she cancelled herself.
+    with_reason = [o.id for o in orders if o.cancel_reason is not None]
+    own_cancels: set[uuid.UUID] = set()
+    if with_reason:
+        own_cancels = set(
+            await session.scalars(
+                select(OrderStatusHistory.order_id)
+                .join(Order, Order.id == OrderStatusHistory.order_id)
+                .where(
+                    OrderStatusHistory.order_id.in_(with_reason),
+                    OrderStatusHistory.event == Event.cancel.value,
+                    OrderStatusHistory.actor_id == Order.senior_id,
+                )
+            )
+        )
+    out = []
+    for order in orders:
+        visit, name = visits.get(order.id, (None, None))
+        out.append(_senior_view(order, visit, name, own_cancel=order.id in own_cancels))
+    return out
+
+
+async def senior_view(session: AsyncSession, order: Order) -> SeniorOrderOut:
+    """``senior_views`` for one order."""
+    return (await senior_views(session, [order]))[0]
+
+
+async def senior_detail(
+    session: AsyncSession, principal: Principal, order_id: uuid.UUID
+) -> SeniorOrderDetail:
+    """One of the caller's orders with its history; reasons only on the senior's own steps
+    (what caregivers, operators and the engine wrote stays with them)."""
+    order = await get(session, principal, order_id, history=True)
+    history = [HistoryOut.model_validate(h) for h in order.history]
+    for step in history:
+        if step.actor_id != principal.id:
+            step.reason = None
+    view = await senior_view(session, order)
+    return SeniorOrderDetail(**view.model_dump(), history=history)
 
 
 async def cancel(
