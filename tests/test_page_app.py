@@ -81,27 +81,41 @@ async def place(site: Site, world: World, service: str = "meal_delivery") -> str
         return order_id
 
 
+async def take(api: AsyncClient, world: World, order_id: str) -> str:
+    """The nurse (on duty) accepts the offer the dispatcher sent her; returns the visit id."""
+    for _ in range(100):
+        offers = (await api.get("/v1/offers", headers=world.nurse.auth)).json()["items"]
+        mine = [o for o in offers if o["order_id"] == order_id and o["status"] == "open"]
+        if mine:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("no offer reached the nurse")
+    r = await api.post(f"/v1/offers/{mine[0]['id']}/accept", headers=world.nurse.auth)
+    assert r.status_code == 200, r.text
+    visits = (await api.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+    visit_id: str = next(v["id"] for v in visits if v["order_id"] == order_id)
+    return visit_id
+
+
+async def check_in(api: AsyncClient, world: World, visit_id: str) -> None:
+    near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
+    r = await api.post(f"/v1/visits/{visit_id}/check-in", json=near, headers=world.nurse.auth)
+    assert r.status_code == 200, r.text
+
+
+async def check_out(api: AsyncClient, world: World, visit_id: str) -> None:
+    r = await api.post(f"/v1/visits/{visit_id}/check-out", json={}, headers=world.nurse.auth)
+    assert r.status_code == 200, r.text
+
+
 async def complete(site: Site, world: World, order_id: str) -> None:
     """The nurse goes on duty, takes the offer the dispatcher sends, checks in and out."""
     async with AsyncClient(base_url=site.base) as api:
         await ready(api, world.nurse)
-        for _ in range(100):
-            offers = (await api.get("/v1/offers", headers=world.nurse.auth)).json()["items"]
-            mine = [o for o in offers if o["order_id"] == order_id and o["status"] == "open"]
-            if mine:
-                break
-            await asyncio.sleep(0.1)
-        r = await api.post(f"/v1/offers/{mine[0]['id']}/accept", headers=world.nurse.auth)
-        assert r.status_code == 200, r.text
-        visits = (await api.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
-        visit = next(v for v in visits if v["order_id"] == order_id)
-        near = {"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]}
-        r = await api.post(
-            f"/v1/visits/{visit['id']}/check-in", json=near, headers=world.nurse.auth
-        )
-        assert r.status_code == 200, r.text
-        r = await api.post(f"/v1/visits/{visit['id']}/check-out", json={}, headers=world.nurse.auth)
-        assert r.status_code == 200, r.text
+        visit_id = await take(api, world, order_id)
+        await check_in(api, world, visit_id)
+        await check_out(api, world, visit_id)
 
 
 async def test_a_meal_ordered_as_soon_as_possible_through_tiles_and_one_confirmation(
@@ -287,3 +301,53 @@ async def test_the_text_size_control_reaches_40px_and_is_remembered(
     assert size >= 40
     await page.click("#tab-orders")
     await check(page, "text-biggest-orders", min_text=40)
+
+
+async def test_my_orders_follow_the_visit_live(site: Site, world: World) -> None:
+    page = await open_app(site)
+    await page.click("#tab-orders")
+    await expect(page.locator("#orders-empty")).to_be_visible()
+    async with AsyncClient(base_url=site.base) as api:
+        await ready(api, world.nurse)
+        order_id = await place(site, world)
+        card = page.locator(".order").first
+        await expect(card.locator(".order-title")).to_have_text("送餐")
+        visit_id = await take(api, world, order_id)
+        # Assigned: who is coming, her initial, and when (no reload: the event stream).
+        await expect(card.locator(".status-text")).to_have_text("已安排好护理员")
+        await expect(card.locator(".person-name")).to_have_text("护理员：Nurse Zhang")
+        await expect(card.locator(".initial")).to_have_text("N")
+        await expect(card.locator(".person-line")).to_have_text(
+            re.compile(r"大约 \d+ 分钟后到|马上就到|预计上门")
+        )
+        assert not UUID.search(await page.locator("main").inner_text())
+        await check(page, "order-assigned")
+        await check_in(api, world, visit_id)
+        await expect(card.locator(".status-text")).to_have_text("护理员正在为您服务")
+        await check_out(api, world, visit_id)
+        await expect(card.locator(".status-text")).to_have_text("已完成")
+        await expect(card.locator(".star-button")).to_have_count(5)
+        await expect(card.locator("button.cancel")).to_have_count(0)
+
+
+async def test_the_sos_screen_says_who_is_coming_live(site: Site, world: World) -> None:
+    async with AsyncClient(base_url=site.base) as api:
+        await ready(api, world.nurse)
+        page = await open_app(site)
+        await page.click("#sos")
+        await page.wait_for_timeout(500)
+        await page.click("#sos-confirm")
+        await expect(page.locator("#screen-sos")).to_be_visible()
+        (order,) = await orders_of(site, world)
+        await take(api, world, order["id"])
+        await expect(page.locator("#sos-status")).to_have_text(
+            re.compile(r"护理员正在赶来：Nurse Zhang(，大约 \d+ 分钟到)?。")
+        )
+        await expect(page.locator("#sos-caregiver .initial")).to_have_text("N")
+        await check(page, "sos-coming")
+        # The SOS button now leads back here rather than sending another call.
+        await page.click("[data-go=orders]")
+        await expect(page.locator("#sos-label")).to_have_text("已发出呼救")
+        await page.click("#sos")
+        await expect(page.locator("#screen-sos")).to_be_visible()
+        assert len(await orders_of(site, world)) == 1

@@ -317,19 +317,31 @@ async function place() {
 
 // ---------------------------------------------------------------- my orders
 
-/** The status in plain words and an icon (never colour alone). */
+/** The status in plain words and an icon (never colour alone): from the senior-facing
+ * ``status_code`` of the API, else from the order's own status. */
 function statusOf(order) {
   const sos = order.priority === "emergency";
-  switch (order.status) {
+  switch (order.status_code || order.status) {
+    case "finding_caregiver":
     case "pending":
-    case "offered":
       return { kind: "wait", text: sos ? t("Calling the caregivers nearby") : t("Finding a caregiver for you") };
+    case "asking_caregiver":
+    case "offered":
+      return { kind: "wait", text: sos ? t("Calling the caregivers nearby") : t("Asking a caregiver") };
+    case "duty_desk_arranging":
+      return { kind: "wait", text: t("The duty desk is arranging a caregiver for you") };
+    case "duty_desk_on_it":
     case "escalated":
       return { kind: "wait", text: t("The duty desk has your call and is finding help") };
+    case "caregiver_coming":
     case "assigned":
       return { kind: "ok", text: sos ? t("A caregiver is on the way") : t("A caregiver is booked") };
+    case "caregiver_late":
+      return { kind: "wait", text: t("Your caregiver is late; the duty desk is looking into it") };
+    case "caregiver_here":
     case "in_progress":
       return { kind: "ok", text: t("The caregiver is with you") };
+    case "visit_done":
     case "completed":
       return { kind: "done", text: t("Done") };
     case "cancelled":
@@ -588,6 +600,7 @@ function sosNow(order) {
   const caregiver = caregiverOf(order);
   switch (order.status) {
     case "assigned": {
+      if (order.status_code === "caregiver_late") return t("Your caregiver is late; the duty desk is looking into it");
       if (!caregiver) return t("A caregiver is on the way.");
       if (order.eta && minutesUntil(order.eta) > 1) {
         return t("A caregiver is on the way: {name}, about {minutes} minutes.", { name: caregiver.display_name, minutes: minutesUntil(order.eta) });
@@ -642,7 +655,6 @@ async function sendSos() {
   try {
     const order = await api("POST", "/v1/sos");
     showSos(order);
-    announce(t("Your SOS call has been sent"));
   } catch (err) {
     openCheck(false);
     $("sos-check-text").textContent = t("The SOS could not be sent. Press the button again, or call 120.");
@@ -733,6 +745,10 @@ function setUpSos() {
     // A tap (or Enter/Space, or a screen reader's activation) asks once more, out of the way.
     openCheck();
   });
+  $("sos-no").addEventListener("click", () => {
+    closeCheck();
+    button.focus();
+  });
   $("sos-confirm").addEventListener("click", () => {
     // A held Enter key repeats: the second "tap" must be a deliberate one.
     if (performance.now() - checkOpenedAt < 400) return;
@@ -770,7 +786,10 @@ async function start() {
   setUpSos();
   $("to-confirm").addEventListener("click", toConfirm);
   $("place").addEventListener("click", place);
-  history.replaceState({ screen: "services" }, "", "#services");
+  // A reload keeps the section it was on (the address says which); the rest start afresh.
+  const first = location.hash === "#orders" ? "orders" : "services";
+  history.replaceState({ screen: first }, "");
+  if (first !== "services") show(first, { push: false, focus: false });
   await Promise.all([loadServices(), refresh()]);
   const open = openSos();
   if (open) showSos(open);
