@@ -402,7 +402,16 @@ async function act(order, fn, done) {
   ui.error = "";
   renderOrders();
   try {
-    const updated = await fn();
+    let updated;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        updated = await fn();
+        break;
+      } catch (err) {
+        // Dispatch moved the order on at the same moment: the senior's wish still stands.
+        if (!(err instanceof ApiError && err.code === "concurrent_change" && attempt < 3)) throw err;
+      }
+    }
     Object.assign(ui, { cancel: false, score: 0, busy: false });
     mergeOrder(updated);
     announce(done);
