@@ -20,8 +20,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # Every visible text at >= 24px (18pt) with line spacing >= 1.3; every visible control (button,
-# link, field) at least 60x60 px. Visible: laid out on the page with a real size (the skip link
-# waiting off-screen and screen-reader-only text are not).
+# link, field) at least 60x60 px; nothing wider than the phone (no sideways scrolling).
+# Visible: laid out with a real size (the skip link waiting off-screen and screen-reader-only
+# text are not).
 MEASURE = """(minText) => {
   const visible = (e) => {
     const r = e.getBoundingClientRect();
@@ -47,14 +48,15 @@ MEASURE = """(minText) => {
       tiny.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(r.width)}x${Math.round(r.height)}`);
     }
   }
-  return {small, cramped, tiny};
+  const wide = document.documentElement.scrollWidth > window.innerWidth;
+  return {small, cramped, tiny, wide};
 }"""
 
 
 async def check(page: Page, name: str, *, min_text: int = 24) -> None:
     """The state as it is now: MIIT sizes measured, no serious axe violation, a screenshot."""
     measured = await page.evaluate(MEASURE, min_text)
-    assert measured == {"small": [], "cramped": [], "tiny": []}, name
+    assert measured == {"small": [], "cramped": [], "tiny": [], "wide": False}, name
     assert await axe(page) == [], name
     await shot(page, f"app-{name}")
 
@@ -121,13 +123,15 @@ async def check_out(api: AsyncClient, world: World, visit_id: str) -> None:
     assert r.status_code == 200, r.text
 
 
-async def complete(site: Site, world: World, order_id: str) -> None:
-    """The nurse goes on duty, takes the offer the dispatcher sends, checks in and out."""
+async def completed_order(site: Site, world: World) -> str:
+    """A meal the nurse (on duty first, so the offer goes to her) took, delivered and closed."""
     async with AsyncClient(base_url=site.base) as api:
         await ready(api, world.nurse)
+        order_id = await place(site, world)
         visit_id = await take(api, world, order_id)
         await check_in(api, world, visit_id)
         await check_out(api, world, visit_id)
+        return order_id
 
 
 async def test_a_meal_ordered_as_soon_as_possible_through_tiles_and_one_confirmation(
@@ -272,8 +276,7 @@ async def test_a_single_tap_sends_no_sos(site: Site, world: World) -> None:
 
 
 async def test_rate_a_completed_visit_with_big_stars(site: Site, world: World) -> None:
-    order_id = await place(site, world)
-    await complete(site, world, order_id)
+    await completed_order(site, world)
     page = await open_app(site)
     await page.click("#tab-orders")
     card = page.locator(".order").first
