@@ -362,6 +362,14 @@ def dispatcher(report: Report) -> None:
     section(report)
 
 
+def console(report: Report) -> None:
+    """The operator console in Chromium with 500 open orders: load, a live event, the
+    keyboard, long tasks (``app/bench/console.py``)."""
+    from app.bench.console import section
+
+    section(report)
+
+
 SECTIONS = {
     "single": single,
     "update": update,
@@ -369,6 +377,7 @@ SECTIONS = {
     "dayplan": dayplans,
     "live": live_service,
     "dispatcher": dispatcher,
+    "console": console,
 }
 
 

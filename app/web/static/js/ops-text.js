@@ -1,0 +1,151 @@
+// The operator console's words for the API's codes (statuses, services, rules, cost parts) and
+// its formats for times and durations. Every text goes through t() (one catalogue).
+import { LANG, t } from "./doorstep.js";
+
+const STATUS = {
+  pending: () => t("Waiting for dispatch"),
+  offered: () => t("Offered"),
+  assigned: () => t("Assigned"),
+  in_progress: () => t("Visit under way"),
+  completed: () => t("Completed"),
+  escalated: () => t("Escalated"),
+  cancelled: () => t("Cancelled"),
+};
+export const status = (code) => (STATUS[code] ? STATUS[code]() : code);
+
+const PRIORITY = {
+  emergency: () => t("SOS"),
+  urgent: () => t("Urgent"),
+  normal: () => t("Normal"),
+};
+export const priority = (code) => (PRIORITY[code] ? PRIORITY[code]() : code);
+
+const SERVICE = {
+  meal_delivery: () => t("Meal delivery"),
+  cleaning: () => t("Home cleaning"),
+  bathing: () => t("Bathing assistance"),
+  personal_care: () => t("Personal care"),
+  nursing_visit: () => t("Nurse visit"),
+  medication_help: () => t("Medication help"),
+  hospital_escort: () => t("Escort to hospital"),
+  rehabilitation: () => t("Rehabilitation exercise"),
+  companionship: () => t("Companionship"),
+  emergency_help: () => t("Emergency help"),
+};
+export const service = (code) => (SERVICE[code] ? SERVICE[code]() : code.replaceAll("_", " "));
+
+// Rules a caregiver breaks for a manual assignment (app/services/rules.py) and the engine's
+// exclusions (app/dispatch/constraints.py Exclusion, app/services/dispatch.py).
+const RULE = {
+  off_duty: () => t("Off duty"),
+  blocked: () => t("Blocked by the senior"),
+  gender: () => t("Not the gender the senior requires"),
+  gender_preference: () => t("Not the gender the senior requires"),
+  skill: () => t("Lacks a required skill"),
+  missing_skill: () => t("Lacks a required skill"),
+  certificate: () => t("Certificate lapses before the visit ends"),
+  certificate_expired: () => t("Certificate lapses before the visit ends"),
+  radius: () => t("Outside their service radius"),
+  outside_radius: () => t("Outside their service radius"),
+  no_position: () => t("No position reported"),
+  stale_position: () => t("Position out of date"),
+  shift: () => t("Not in shift then"),
+  outside_shift: () => t("Not in shift then"),
+  reachable: () => t("Cannot fit the visit in their day in time"),
+  no_time_to_travel: () => t("No time to travel between visits"),
+  caregiver_busy: () => t("Another visit at that time"),
+  daily_cap: () => t("At their daily visit cap"),
+  outside_window: () => t("No room left in the time window"),
+  busy: () => t("Busy with other offers"),
+  already_asked: () => t("Asked already"),
+  available: () => t("Available"),
+};
+export const rule = (code) => (RULE[code] ? RULE[code]() : code.replaceAll("_", " "));
+
+const PART = {
+  travel: () => t("Travel"),
+  delay: () => t("Delay"),
+  continuity: () => t("Knows the senior"),
+  preferred: () => t("Preferred by the senior"),
+  language: () => t("Language"),
+  workload: () => t("Workload"),
+  rating: () => t("Rating"),
+};
+export const part = (code) => (PART[code] ? PART[code]() : code);
+
+const KIND = {
+  offer: () => t("Offer"),
+  emergency: () => t("SOS broadcast"),
+  batch: () => t("Batch offer"),
+  auto_assign: () => t("Automatic assignment"),
+  escalate: () => t("Escalation"),
+  manual: () => t("Manual assignment"),
+};
+export const kind = (code) => (KIND[code] ? KIND[code]() : code);
+
+const EVENT = {
+  place: () => t("Placed"),
+  offer: () => t("Offered"),
+  decline: () => t("Declined"),
+  expire: () => t("Offer expired"),
+  accept: () => t("Accepted"),
+  assign: () => t("Assigned by the duty desk"),
+  reassign: () => t("Reassigned"),
+  escalate: () => t("Escalated"),
+  check_in: () => t("Checked in"),
+  check_out: () => t("Checked out"),
+  withdraw: () => t("Caregiver withdrew"),
+  no_show: () => t("No-show"),
+  cancel: () => t("Cancelled"),
+};
+export const event = (code) => (EVENT[code] ? EVENT[code]() : code.replaceAll("_", " "));
+
+const VERDICT = {
+  feasible: () => t("Can take it"),
+  overridable: () => t("Only with an override"),
+  excluded: () => t("Excluded"),
+};
+export const verdict = (code) => (VERDICT[code] ? VERDICT[code]() : code);
+
+const two = (n) => String(n).padStart(2, "0");
+
+/** A countdown: "12:05" under an hour, "1:02:05" above (whole seconds, absolute value). */
+export function countdown(seconds) {
+  const s = Math.abs(Math.trunc(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? h + ":" + two(m) + ":" + two(s % 60) : m + ":" + two(s % 60);
+}
+
+/** A duration in words: "45 s", "12 min", "3 h 05 min". */
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.round(seconds);
+  if (s < 60) return t("{n} s", { n: s });
+  const m = Math.round(s / 60);
+  if (m < 60) return t("{n} min", { n: m });
+  return t("{h} h {m} min", { h: Math.floor(m / 60), m: two(m % 60) });
+}
+
+/** Metres as "650 m" or "2.4 km". */
+export function distance(metres) {
+  if (metres === null || metres === undefined) return "–";
+  if (metres < 1000) return t("{n} m", { n: Math.round(metres / 10) * 10 });
+  return t("{n} km", { n: (metres / 1000).toFixed(1) });
+}
+
+/** Date and time in the district's zone (the operator's desk is in the district). */
+export function when(iso, zone) {
+  if (!iso) return "";
+  const options = { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  if (zone) options.timeZone = zone;
+  return new Intl.DateTimeFormat(LANG, options).format(new Date(iso));
+}
+
+/** Clock time (hours and minutes) in the district's zone. */
+export function hm(iso, zone) {
+  if (!iso) return "";
+  const options = { hour: "2-digit", minute: "2-digit" };
+  if (zone) options.timeZone = zone;
+  return new Intl.DateTimeFormat(LANG, options).format(new Date(iso));
+}
