@@ -138,7 +138,7 @@ async def test_a_meal_ordered_as_soon_as_possible_through_tiles_and_one_confirma
     site: Site, world: World
 ) -> None:
     page = await open_app(site)
-    await expect(page.locator(".tile-name")).to_contain_text(["送餐", "家庭保洁"])
+    await expect(page.locator(".tile-name")).to_contain_text(["送餐", "居家保洁"])
     await check(page, "services")
 
     await page.click(".tile[data-code=meal_delivery]")
