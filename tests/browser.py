@@ -153,6 +153,12 @@ async def site(settings: Settings, clean: None, browser: Browser) -> AsyncIterat
 async def axe(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now (WCAG 2.2 A/AA and
     best practice), each as ``{"id", "impact", "help", "targets"}``."""
+    # Colours are judged at rest, not halfway through a transition.
+    await page.evaluate(
+        """Promise.all(document.getAnimations()
+            .filter(a => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+            .map(a => a.finished))"""
+    )
     # Evaluated, not injected as a <script>: the pages' CSP allows no inline script.
     await page.evaluate(_axe_source())
     result = await page.evaluate(

@@ -142,7 +142,7 @@ async def test_a_meal_ordered_as_soon_as_possible_through_tiles_and_one_confirma
     await check(page, "services")
 
     await page.click(".tile[data-code=meal_delivery]")
-    await expect(page.locator("#when-service")).to_have_text("送餐")
+    await expect(page.locator("#when-service")).to_have_text("送餐上门")
     await expect(page.locator("[data-window=asap]")).to_have_attribute("aria-pressed", "true")
     await page.fill("#note", "放门口就好")
     await check(page, "when")
@@ -156,7 +156,7 @@ async def test_a_meal_ordered_as_soon_as_possible_through_tiles_and_one_confirma
     # An impatient double tap places one order.
     await page.dblclick("#place")
     card = page.locator(".order").first
-    await expect(card.locator(".order-title")).to_have_text("送餐")
+    await expect(card.locator(".order-title")).to_have_text("送餐上门")
     await expect(card.locator(".status-text")).to_have_text(
         re.compile("正在为您找护理员|值班台已收到您的呼叫，正在为您找人帮忙")
     )
@@ -322,7 +322,7 @@ async def test_my_orders_follow_the_visit_live(site: Site, world: World) -> None
         await ready(api, world.nurse)
         order_id = await place(site, world)
         card = page.locator(".order").first
-        await expect(card.locator(".order-title")).to_have_text("送餐")
+        await expect(card.locator(".order-title")).to_have_text("送餐上门")
         visit_id = await take(api, world, order_id)
         # Assigned: who is coming, her initial, and when (no reload: the event stream).
         await expect(card.locator(".status-text")).to_have_text("已安排好护理员")

@@ -3,6 +3,7 @@
 // Sizes follow the MIIT aging-friendly rules (see app.css); all texts go through t().
 
 import { ApiError, LANG, announce, api, clock, el, idempotencyKey, live, minutesUntil, t, yuan } from "./doorstep.js";
+import { SERVICE_CODES, serviceName } from "./services.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const HOLD_MS = 1500; // press-and-hold time that sends an SOS
@@ -13,30 +14,12 @@ const SOS_CODE = "emergency_help";
 
 // ---------------------------------------------------------------- texts of the catalogue
 
-// The catalogue's names in the page's language (literal msgids, so `make i18n` finds them).
-const SERVICE_NAMES = {
-  meal_delivery: t("Meal delivery"),
-  cleaning: t("Home cleaning"),
-  bathing: t("Bathing assistance"),
-  personal_care: t("Personal care"),
-  nursing_visit: t("Nurse visit"),
-  medication_help: t("Medication help"),
-  hospital_escort: t("Escort to hospital"),
-  rehabilitation: t("Rehabilitation exercise"),
-  companionship: t("Companionship"),
-  emergency_help: t("Emergency help"),
-};
-
 const STARS = [t("Very poor"), t("Poor"), t("All right"), t("Good"), t("Excellent")];
 
 // Tiles in this order (the everyday services first); new services after them.
 function rank(code) {
-  const index = Object.keys(SERVICE_NAMES).indexOf(code);
+  const index = SERVICE_CODES.indexOf(code);
   return index < 0 ? 99 : index;
-}
-
-function serviceName(code, fallback = "") {
-  return SERVICE_NAMES[code] || fallback || code;
 }
 
 // ---------------------------------------------------------------- icons (drawn here, no emoji)

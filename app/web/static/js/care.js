@@ -3,6 +3,7 @@
 // public API (/v1) with the page's cookie session; offers and visits follow the event stream.
 
 import { ApiError, announce, api, clock, el, live, t } from "./doorstep.js";
+import { serviceName } from "./services.js";
 
 // Position reports: at most one every MIN_SEND_MS, one at least every MAX_SEND_MS while a fix is
 // known, sooner when the caregiver has moved MOVED_M or more (the dispatcher's picture of the
@@ -12,18 +13,6 @@ const MAX_SEND_MS = 60_000;
 const MOVED_M = 30;
 const ACTIVE = new Set(["assigned", "in_progress"]);
 
-const SERVICE_NAMES = {
-  meal_delivery: t("Meal delivery"),
-  cleaning: t("Home cleaning"),
-  bathing: t("Bathing assistance"),
-  personal_care: t("Personal care"),
-  nursing_visit: t("Nurse visit"),
-  medication_help: t("Medication help"),
-  hospital_escort: t("Escort to hospital"),
-  rehabilitation: t("Rehabilitation exercise"),
-  companionship: t("Companionship"),
-  emergency_help: t("Emergency help"),
-};
 // Decline in one tap: the reason an operator reads (in the caregiver's words, as shown).
 const DECLINE_REASONS = [
   t("Too far away"),
@@ -56,9 +45,6 @@ const state = {
   audio: null,
 };
 
-function serviceName(code) {
-  return SERVICE_NAMES[code] || code;
-}
 
 /** Straight-line metres between two points (for the throttle only; the API measures check-in). */
 function metres(a, b) {

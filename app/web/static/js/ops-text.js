@@ -1,6 +1,7 @@
 // The operator console's words for the API's codes (statuses, services, rules, cost parts) and
 // its formats for times and durations. Every text goes through t() (one catalogue).
 import { LANG, t } from "./doorstep.js";
+import { serviceName } from "./services.js";
 
 const STATUS = {
   pending: () => t("Waiting for dispatch"),
@@ -20,19 +21,7 @@ const PRIORITY = {
 };
 export const priority = (code) => (PRIORITY[code] ? PRIORITY[code]() : code);
 
-const SERVICE = {
-  meal_delivery: () => t("Meal delivery"),
-  cleaning: () => t("Home cleaning"),
-  bathing: () => t("Bathing assistance"),
-  personal_care: () => t("Personal care"),
-  nursing_visit: () => t("Nurse visit"),
-  medication_help: () => t("Medication help"),
-  hospital_escort: () => t("Escort to hospital"),
-  rehabilitation: () => t("Rehabilitation exercise"),
-  companionship: () => t("Companionship"),
-  emergency_help: () => t("Emergency help"),
-};
-export const service = (code) => (SERVICE[code] ? SERVICE[code]() : code.replaceAll("_", " "));
+export const service = (code) => serviceName(code);
 
 // Rules a caregiver breaks for a manual assignment (app/services/rules.py) and the engine's
 // exclusions (app/dispatch/constraints.py Exclusion, app/services/dispatch.py).
