@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from app.bench.console import CHROMIUM_ARGS
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.dispatcher.loop import Dispatcher
@@ -34,17 +35,6 @@ AXE = ROOT / ".tools" / "axe-core-4.14.1.min.js"
 OUTPUT = Path(os.environ.get("DOORSTEP_TEST_OUTPUT", ROOT / "var" / "test-output"))
 PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1440, "height": 900}
-# Chromium as the machine's probe runs it: no calls home (this network is closed).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def _chromium() -> str:

@@ -47,7 +47,8 @@ CAREGIVERS = 50
 RUNS = 5
 STORM = 50
 CHROMIUM = "/usr/bin/chromium"
-# As the page tests run it (tests/browser.py CHROMIUM_ARGS): no calls home.
+# Chromium as the page tests run it too (tests/browser.py): no calls home, which this
+# machine's closed network would refuse, and sound allowed without a gesture.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -40,15 +40,7 @@ async def me(principal: PrincipalDep, session: SessionDep) -> Me:
 
 
 def _set_cookie(response: Response, settings: SettingsDep, opened: sessions.Opened) -> SessionOut:
-    response.set_cookie(
-        sessions.COOKIE_NAME,
-        opened.token,
-        max_age=settings.web_session_max_days * 86_400,
-        path="/",
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
+    response.set_cookie(sessions.COOKIE_NAME, opened.token, **sessions.cookie_options(settings))
     response.headers["Cache-Control"] = "no-store"
     return SessionOut(
         account_id=opened.account.id,
@@ -105,11 +97,5 @@ async def close_session(
     """Ends the session: its cookie stops working at once, on every request and page."""
     await sessions.close(session, _cookie(request), now=now)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(
-        sessions.COOKIE_NAME,
-        path="/",
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
+    response.delete_cookie(sessions.COOKIE_NAME, **sessions.cookie_options(settings, clearing=True))
     return response

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,19 @@ class Opened:
     csrf_token: str
     expires_at: datetime
     account: Account
+
+
+def cookie_options(settings: Settings, *, clearing: bool = False) -> dict[str, Any]:
+    """How the session cookie is set (or cleared): HttpOnly, SameSite=Lax, Secure outside local
+    development, kept by the browser for ``web_session_max_days`` (the server decides when it
+    is idle)."""
+    return {
+        **({} if clearing else {"max_age": settings.web_session_max_days * 86_400}),
+        "path": "/",
+        "secure": settings.secure_cookies,
+        "httponly": True,
+        "samesite": "lax",
+    }
 
 
 def hash_token(token: str) -> str:

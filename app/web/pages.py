@@ -12,7 +12,6 @@ import jinja2
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.config import Settings
 from app.deps import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.errors import AppError
 from app.models import Account, Role
@@ -131,18 +130,6 @@ def _redirect(to: str) -> RedirectResponse:
     return RedirectResponse(to, status_code=status.HTTP_303_SEE_OTHER)
 
 
-def _cookie(response: Response, settings: Settings, opened: sessions.Opened) -> None:
-    response.set_cookie(
-        sessions.COOKIE_NAME,
-        opened.token,
-        max_age=settings.web_session_max_days * 86_400,
-        path="/",
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
-
-
 @router.post("/login")
 async def login(
     request: Request,
@@ -172,7 +159,7 @@ async def login(
         )
     opened = await sessions.open_session(session, settings, account, now=now)
     response = _redirect(target)
-    _cookie(response, settings, opened)
+    response.set_cookie(sessions.COOKIE_NAME, opened.token, **sessions.cookie_options(settings))
     return response
 
 
@@ -190,7 +177,7 @@ async def logout(
     if token and sessions.csrf_ok(settings, token, csrf):
         await sessions.close(session, token, now=now)
     response = _redirect(_safe_next(next))
-    response.delete_cookie(sessions.COOKIE_NAME, path="/", secure=settings.secure_cookies)
+    response.delete_cookie(sessions.COOKIE_NAME, **sessions.cookie_options(settings, clearing=True))
     return response
 
 

@@ -234,12 +234,16 @@ export class Detail {
           override ? t("Assign with override") : t("Confirm assignment")),
         el("button", { type: "button", onclick: () => this.closeForm() }, t("Back"))),
     );
-    const input = form.querySelector("input");
+    return this.keepReason(form, form.querySelector("input"), (reason) => this.assign(reason));
+  }
+
+  // A sub-form's reason: kept while the panel re-renders, sent trimmed on submit.
+  keepReason(form, input, submit) {
     if (this.form.reason) input.value = this.form.reason;
     input.addEventListener("input", () => { this.form.reason = input.value; });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.assign(form.querySelector("input").value.trim());
+      submit(input.value.trim());
     });
     return form;
   }
@@ -284,14 +288,7 @@ export class Detail {
         el("button", { type: "submit", class: "danger", id: "cancel-confirm" }, t("Cancel the order")),
         el("button", { type: "button", onclick: () => this.closeForm() }, t("Keep the order"))),
     );
-    const input = form.querySelector("textarea");
-    if (this.form.reason) input.value = this.form.reason;
-    input.addEventListener("input", () => { this.form.reason = input.value; });
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.cancel(form.querySelector("textarea").value.trim());
-    });
-    return form;
+    return this.keepReason(form, form.querySelector("textarea"), (reason) => this.cancel(reason));
   }
 
   async cancel(reason) {
