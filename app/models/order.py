@@ -57,6 +57,8 @@ class Order(Base):
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
         Index(None, "district_id", "status"),
         Index(None, "senior_id", "created_at"),
+        # Today's figures of a district (app/services/kpis.py) read its orders by placement time.
+        Index(None, "district_id", "created_at"),
         Index(None, "caregiver_id", "status"),
         # A double-tapped SOS must not open two emergencies for one senior.
         Index(
@@ -128,4 +130,5 @@ class OrderStatusHistory(Base):
         ForeignKey("account.id", ondelete="SET NULL")
     )
     reason: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed for the day's counts of escalations, no-shows and check-outs (kpis.py).
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
