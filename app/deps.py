@@ -75,39 +75,45 @@ NowDep = Annotated[datetime, Depends(get_now)]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _same_origin(request: Request) -> bool:
-    """A browser names the page's origin on cross-site requests; it must be ours."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+async def _principal(
+    session: AsyncSession, account_id: uuid.UUID, role: Role | None = None
+) -> Principal:
+    """The caller behind an account id (one query), if the account is active and (for a token)
+    still has the role the token names; else 401 ``invalid_token``."""
+    found = (
+        await session.execute(
+            select(Account.role, Account.district_id, Account.is_active, Caregiver.provider_id)
+            .outerjoin(Caregiver, Caregiver.id == Account.id)
+            .where(Account.id == account_id)
+        )
+    ).one_or_none()
+    if found is None or not found.is_active or (role is not None and found.role != role):
+        raise Unauthorized("The account is not active.", code="invalid_token")
+    logs.set_principal(found.role.value, str(account_id))
+    return Principal(
+        id=account_id,
+        role=found.role,
+        district_id=found.district_id,
+        provider_id=account_id if found.role is Role.provider else found.provider_id,
+    )
 
 
 async def _from_cookie(
     request: Request, session: AsyncSession, settings: Settings, cookie: str, now: datetime
 ) -> Principal:
+    found = await sessions.resolve(session, settings, cookie, now=now)
     # Cookies ride along on any request a browser makes, so a state change must prove it comes
-    # from our own page: its CSRF token, and no foreign Origin.
+    # from our own page: the browser says it is same-origin, and it carries the page's token.
     if request.method not in _SAFE_METHODS and (
-        not sessions.csrf_ok(settings, cookie, request.headers.get(sessions.CSRF_HEADER))
-        or not _same_origin(request)
+        not sessions.same_origin(request.headers)
+        or not sessions.csrf_ok(
+            settings, found.session_id, request.headers.get(sessions.CSRF_HEADER)
+        )
     ):
         raise Forbidden(
             "This request lacks the page's CSRF token; reload the page.", code="csrf_failed"
         )
-    found = await sessions.resolve(session, settings, cookie, now=now)
-    provider_id = await session.scalar(
-        select(Caregiver.provider_id).where(Caregiver.id == found.account_id)
-    )
-    account = await session.get_one(Account, found.account_id)
-    logs.set_principal(found.role.value, str(found.account_id))
-    return Principal(
-        id=found.account_id,
-        role=found.role,
-        district_id=account.district_id,
-        provider_id=found.account_id if found.role is Role.provider else provider_id,
-    )
+    return await _principal(session, found.account_id)
 
 
 async def get_principal(
@@ -139,23 +145,7 @@ async def get_principal(
             return await _from_cookie(request, session, settings, cookie, now)
         raise Unauthorized("Authentication required.", code="not_authenticated")
     claims = decode_access_token(settings, token)
-    found = (
-        await session.execute(
-            select(Account.role, Account.district_id, Account.is_active, Caregiver.provider_id)
-            .outerjoin(Caregiver, Caregiver.id == Account.id)
-            .where(Account.id == claims.account_id)
-        )
-    ).one_or_none()
-    if found is None or not found.is_active or found.role != claims.role:
-        raise Unauthorized("The account is not active.", code="invalid_token")
-    provider_id = claims.account_id if found.role is Role.provider else found.provider_id
-    logs.set_principal(found.role.value, str(claims.account_id))
-    return Principal(
-        id=claims.account_id,
-        role=found.role,
-        district_id=found.district_id,
-        provider_id=provider_id,
-    )
+    return await _principal(session, claims.account_id, claims.role)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -8,6 +8,7 @@ before. CORS stays closed unless origins are named.
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from httpx import ASGITransport, AsyncClient
 
 from app.config import Settings
@@ -78,6 +79,100 @@ async def test_a_foreign_origin_is_refused_even_with_the_token(
     assert r.status_code == 201, r.text
 
 
+async def test_a_browser_saying_cross_site_is_refused_even_with_the_token(
+    client: AsyncClient, world: World
+) -> None:
+    csrf = await log_in(client, "13900000001")
+    for site in ("cross-site", "same-site"):
+        headers = {"X-CSRF-Token": csrf, "Sec-Fetch-Site": site}
+        r = await client.post("/v1/orders", json={"service_code": "meal_delivery"}, headers=headers)
+        assert_problem(r, 403, "csrf_failed")
+    headers = {"X-CSRF-Token": csrf, "Sec-Fetch-Site": "same-origin"}
+    r = await client.post("/v1/orders", json={"service_code": "meal_delivery"}, headers=headers)
+    assert r.status_code == 201, r.text
+
+
+async def test_an_ended_session_is_a_401_not_a_csrf_refusal(
+    client: AsyncClient, world: World
+) -> None:
+    csrf = await log_in(client, "13900000001")
+    await client.delete("/v1/auth/session", headers={"X-CSRF-Token": csrf})
+    client.cookies.set(COOKIE_NAME, "gone")
+    r = await client.post(
+        "/v1/orders", json={"service_code": "meal_delivery"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert_problem(r, 401, "session_expired")
+
+
+async def test_logging_in_again_ends_the_browsers_earlier_session(
+    client: AsyncClient, world: World
+) -> None:
+    await log_in(client, "13900000001")
+    first = client.cookies[COOKIE_NAME]
+    await log_in(client, "13900000002")
+    client.cookies.set(COOKIE_NAME, first)
+    assert_problem(await client.get("/v1/auth/me"), 401, "session_expired")
+
+
+async def test_an_unknown_login_costs_a_password_hash_too(
+    client: AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Otherwise the time of the answer tells a stranger which phone numbers are registered."""
+    from app.services import sessions
+
+    hashed: list[str | None] = []
+    verify = sessions.verify_password
+
+    async def counting(password: str, password_hash: str | None) -> bool:
+        hashed.append(password_hash)
+        return await verify(password, password_hash)
+
+    monkeypatch.setattr(sessions, "verify_password", counting)
+    r = await client.post("/v1/auth/session", json={"login": "13911112222", "password": "x"})
+    assert_problem(r, 401, "bad_credentials")
+    assert hashed == [None]  # the dummy hash was verified
+
+
+async def test_the_log_in_form_refuses_other_sites_and_foreign_redirects(
+    client: AsyncClient, world: World
+) -> None:
+    form = {"login": "13900000001", "password": PASSWORD, "next": "/app"}
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        r = await client.post("/login", data=form, headers=headers)
+        assert r.status_code == 403, headers
+        assert COOKIE_NAME not in client.cookies
+    for target in ("//app", "//evil.example/app", "https://evil.example", "/app/../ops"):
+        r = await client.post("/login", data={**form, "next": target})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/", target
+        r = await client.get("/lang/en", params={"next": target})
+        assert r.headers["location"] == "/", target
+    r = await client.post("/login", data=form, headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/app"
+    assert (await client.get("/v1/auth/me")).status_code == 200
+
+
+async def test_the_log_out_form_ends_the_session_from_our_page_only(
+    client: AsyncClient, world: World
+) -> None:
+    await log_in(client, "13900000001")
+    token = client.cookies[COOKIE_NAME]
+    r = await client.post(
+        "/logout", data={"next": "/app"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert r.status_code == 403
+    assert (await client.get("/v1/auth/me")).status_code == 200
+
+    r = await client.post(
+        "/logout", data={"next": "/app"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == "/app"
+    client.cookies.set(COOKIE_NAME, token)
+    assert_problem(await client.get("/v1/auth/me"), 401, "session_expired")
+
+
 async def test_bearer_tokens_need_no_csrf(client: AsyncClient, world: World) -> None:
     r = await client.post(
         "/v1/orders", json={"service_code": "meal_delivery"}, headers=world.senior.auth
@@ -96,10 +191,18 @@ async def test_refresh_rotates_the_cookie_and_the_old_one_stops(
     assert r.status_code == 200, r.text
     new = client.cookies[COOKIE_NAME]
     assert new != old
-    assert r.json()["csrf_token"] != csrf
-    assert (await client.get("/v1/auth/me")).status_code == 200
+    # The CSRF token belongs to the session, not to the cookie: another tab of the same
+    # session, still holding the page's token, keeps working after a refresh.
+    assert r.json()["csrf_token"] == csrf
+    r = await client.put(
+        "/v1/caregivers/me/duty", json={"on_duty": True}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 200, r.text
     client.cookies.set(COOKIE_NAME, old)
     assert_problem(await client.get("/v1/auth/me"), 401, "session_expired")
+    # A second refresh racing with the same old token is refused, not handed a dead cookie.
+    r = await client.post("/v1/auth/session/refresh", headers={"X-CSRF-Token": csrf})
+    assert_problem(r, 401, "session_expired")
 
 
 async def test_log_out_ends_the_session_everywhere(client: AsyncClient, world: World) -> None:

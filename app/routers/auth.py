@@ -61,6 +61,7 @@ def _cookie(request: Request) -> str:
 @router.post("/session", status_code=status.HTTP_201_CREATED, summary="Log in a browser page")
 async def open_session(
     data: SessionIn,
+    request: Request,
     response: Response,
     read: ReadSessionDep,
     session: SessionDep,
@@ -72,6 +73,9 @@ async def open_session(
     ``web_session_idle_days``, for at most ``web_session_max_days``."""
     account = await sessions.check_password(read, login=data.login, password=data.password)
     opened = await sessions.open_session(session, settings, account, now=now)
+    previous = request.cookies.get(sessions.COOKIE_NAME)
+    if previous:  # the browser's earlier session ends: one log-in, one session
+        await sessions.close(session, previous, now=now)
     return _set_cookie(response, settings, opened)
 
 

@@ -62,8 +62,10 @@ class MapOrder(BaseModel):
     order_id: uuid.UUID
     senior_id: uuid.UUID
     senior_name: str
-    lat: float = Field(description="Degrees north (WGS 84).")
-    lon: float = Field(description="Degrees east (WGS 84).")
+    lat: float = Field(
+        description="Degrees north (WGS 84), rounded to 0.001 (about 110 m): never a door."
+    )
+    lon: float = Field(description="Degrees east (WGS 84), rounded to 0.001.")
     status: OrderStatus
     priority: Priority
 
@@ -111,18 +113,22 @@ class KpisOut(BaseModel):
     day_end: datetime = Field(description="Local midnight ending the day (UTC).")
     as_of: datetime
     orders_placed: int = Field(description="Orders placed today (created_at within the day).")
+    asap_placed: int = Field(
+        description="Of those, the ones to be served as soon as possible (SOS included); an "
+        "order booked for a later window is offered only as the window nears."
+    )
     filled: int = Field(
-        description="Of those, the ones now assigned, in progress or completed "
+        description="Of the ASAP ones, those now assigned, in progress or completed "
         "(an order cancelled or still waiting is not filled)."
     )
     fill_rate: float | None = Field(
-        description="filled / orders_placed (0..1); null when nothing was placed."
+        description="filled / asap_placed (0..1); null when no ASAP order was placed."
     )
     first_offer_median_s: float | None = Field(
-        description="Median seconds from placing to the first offer, over today's orders "
+        description="Median seconds from placing to the first offer, over today's ASAP orders "
         "that were offered; null if none."
     )
-    offered: int = Field(description="Today's orders that received at least one offer.")
+    offered: int = Field(description="Today's ASAP orders that received at least one offer.")
     sos_placed: int = Field(description="Emergency orders placed today.")
     sos_first_offer_p95_s: float | None = Field(
         description="95th percentile (nearest rank) of seconds from placing an emergency to "
@@ -134,7 +140,9 @@ class KpisOut(BaseModel):
     )
     sos_arrived: int = Field(description="Today's emergencies checked in so far.")
     escalations: int = Field(description="Escalations to the operator queue today.")
-    no_shows: int = Field(description="Caregivers flagged for not checking in today.")
+    no_shows: int = Field(
+        description="The district's orders whose caregiver was flagged today for not checking in."
+    )
     completed: int = Field(description="Visits checked out today.")
 
 

@@ -225,13 +225,12 @@ class SeniorOrderOut(OrderOut):
         description="UTC. The assigned visit's booked start (after check-in: when it began)."
     )
     eta: datetime | None = Field(
-        description="UTC. When the caregiver is expected at the door; only while assigned and "
-        "not yet checked in, else null. It is the visit's booked start, fixed at assignment: "
+        description="UTC. When the caregiver is expected at the door: for an ASAP order (a time "
+        "window has its planned_start instead) while assigned and not yet checked in, else null. It is the visit's booked start, fixed at assignment: "
         "for an ASAP order the moment of assignment (offer accepted, or assigned by the engine "
         "or an operator) plus the engine's travel estimate in seconds from the caregiver's last "
         "reported position (great-circle metres x detour factor / speed; 1.35 and 4.2 m/s by "
-        "default), or later if the caregiver first finishes another visit; for a time window, "
-        "the planned start. Not updated from live positions: it may lie in the past when the "
+        "default), or later if the caregiver first finishes another visit. Not updated from live positions: it may lie in the past when the "
         "caregiver is late."
     )
     status_code: SeniorStatus = Field(

@@ -3,9 +3,9 @@
 *Today* is the district's local date at ``now`` (``District.time_zone``): the UTC instants from
 its local midnight to the next (``app.localtime``; 23 or 25 hours across a DST change).
 
-Two queries, whatever the size of the day: one row per order placed today (with its first
+Three queries, whatever the size of the day: one row per order placed today (with its first
 offer and first check-in from correlated ``min()`` sub-queries on the indexed ``order_id``
-columns), and one ``GROUP BY`` over today's status history. Medians and percentiles are taken
+columns), one ``GROUP BY`` over today's status history, and a count of today's no-shows. Medians and percentiles are taken
 in Python from the first query's rows, so both databases give the same figures (SQLite has no
 ``percentile_cont``).
 """
@@ -26,7 +26,7 @@ from app.services import fleet
 from app.services.order_machine import Event
 
 FILLED = frozenset({OrderStatus.assigned, OrderStatus.in_progress, OrderStatus.completed})
-_COUNTED = (Event.escalate, Event.no_show, Event.check_out)
+_COUNTED = (Event.escalate, Event.check_out)
 
 
 def p95(values: list[float]) -> float | None:
@@ -41,16 +41,20 @@ def p95(values: list[float]) -> float | None:
 async def today(session: AsyncSession, principal: Principal, *, now: datetime) -> KpisOut:
     """The district's figures for its local date at ``now`` (see ``KpisOut`` for each one).
 
-    - ``fill_rate`` = ``filled`` / ``orders_placed``: of the orders placed today, the share
-      whose status is now assigned, in progress or completed; cancelled, pending, offered and
-      escalated ones are not filled. Null when nothing was placed.
+    - ``fill_rate`` = ``filled`` / ``asap_placed``: of the orders placed today to be served
+      as soon as possible (SOS included), the share whose status is now assigned, in progress
+      or completed; cancelled, pending, offered and escalated ones are not filled. Orders
+      booked for a later window are left out: they are offered only as their window nears.
+      Null when no such order was placed.
     - ``first_offer_median_s``: median of (first offer's ``created_at`` - order's
-      ``created_at``) in seconds over today's orders that received an offer.
+      ``created_at``) in seconds over today's ASAP orders that received an offer.
     - ``sos_first_offer_p95_s`` and ``sos_arrival_p95_s``: over today's emergencies, nearest-
       rank 95th percentile of seconds to the first offer, and to the first check-in of a
       visit for the order.
-    - ``escalations``, ``no_shows``, ``completed``: status changes recorded today (events
-      ``escalate``, ``no_show``, ``check_out``) on the district's orders, placed on any day.
+    - ``escalations``, ``completed``: status changes recorded today (events ``escalate``,
+      ``check_out``) on the district's orders, placed on any day; ``no_shows``: the district's
+      orders whose caregiver was flagged today for not checking in (``Order.no_show_at``, set
+      whether the order is re-dispatched or only flagged, ``no_show_redispatch``).
     """
     district_id = principal.district_id
     assert district_id is not None
@@ -66,7 +70,12 @@ async def today(session: AsyncSession, principal: Principal, *, now: datetime) -
     placed = (
         await session.execute(
             select(
-                Order.priority, Order.status, Order.created_at, first_offer, first_check_in
+                Order.priority,
+                Order.status,
+                Order.asap,
+                Order.created_at,
+                first_offer,
+                first_check_in,
             ).where(
                 Order.district_id == district_id,
                 Order.created_at >= start,
@@ -77,9 +86,11 @@ async def today(session: AsyncSession, principal: Principal, *, now: datetime) -
     to_offer: list[float] = []
     sos_to_offer: list[float] = []
     sos_to_arrival: list[float] = []
-    for priority, _status, created_at, offered_at, checked_in_at in placed:
+    for priority, _status, asap, created_at, offered_at, checked_in_at in placed:
         sos = priority is Priority.emergency
-        if offered_at is not None:
+        # An order booked for a later window is offered when its window nears, by design:
+        # its wait says nothing about how fast help comes.
+        if offered_at is not None and asap:
             seconds = (offered_at - created_at).total_seconds()
             to_offer.append(seconds)
             if sos:
@@ -101,7 +112,15 @@ async def today(session: AsyncSession, principal: Principal, *, now: datetime) -
             )
         ).all()
     )
-    filled = sum(1 for _p, status, *_ in placed if status in FILLED)
+    asap_placed = [status for _p, status, asap, *_ in placed if asap]
+    filled = sum(1 for status in asap_placed if status in FILLED)
+    no_shows = await session.scalar(
+        select(func.count(Order.id)).where(
+            Order.district_id == district_id,
+            Order.no_show_at >= start,
+            Order.no_show_at < end,
+        )
+    )
     return KpisOut(
         district_id=uuid.UUID(str(district_id)),
         date=day,
@@ -110,8 +129,9 @@ async def today(session: AsyncSession, principal: Principal, *, now: datetime) -
         day_end=end,
         as_of=now,
         orders_placed=len(placed),
+        asap_placed=len(asap_placed),
         filled=filled,
-        fill_rate=round(filled / len(placed), 4) if placed else None,
+        fill_rate=round(filled / len(asap_placed), 4) if asap_placed else None,
         first_offer_median_s=statistics.median(to_offer) if to_offer else None,
         offered=len(to_offer),
         sos_placed=sum(1 for p, *_ in placed if p is Priority.emergency),
@@ -119,6 +139,6 @@ async def today(session: AsyncSession, principal: Principal, *, now: datetime) -
         sos_arrival_p95_s=p95(sos_to_arrival),
         sos_arrived=len(sos_to_arrival),
         escalations=happened.get(Event.escalate.value, 0),
-        no_shows=happened.get(Event.no_show.value, 0),
+        no_shows=no_shows or 0,
         completed=happened.get(Event.check_out.value, 0),
     )

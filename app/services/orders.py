@@ -293,7 +293,8 @@ def _senior_view(
             id=visit.caregiver_id, display_name=name, initial=name.strip()[:1].upper()
         )
     code = _senior_status(order, visit)
-    awaited = order.status is OrderStatus.assigned and visit is not None
+    # An ETA is for "as soon as possible": a booked window's visit has its planned start.
+    awaited = order.status is OrderStatus.assigned and visit is not None and order.asap
     base = OrderOut.model_validate(order).model_dump()
     base["cancel_reason"] = order.cancel_reason if own_cancel else None
     return SeniorOrderOut(

@@ -1,14 +1,16 @@
 """Browser sessions behind the pages' cookie: log-in, sliding renewal, refresh, log-out.
 
 The cookie carries a random token (``secrets.token_urlsafe(32)``, 256 bits); the table keeps its
-SHA-256. The CSRF token the pages send back in ``X-CSRF-Token`` is an HMAC of the session token
-under the signing secret: nothing to store, and it changes whenever the session token does.
+SHA-256. The CSRF token the pages send back in ``X-CSRF-Token`` is an HMAC of the session's id
+under the signing secret: nothing to store, and it survives a refresh of the cookie token, so a
+second tab of the same session keeps working.
 """
 
 import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,14 +56,27 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def csrf_for(settings: Settings, token: str) -> str:
-    """The CSRF token that goes with a session token (hex HMAC-SHA256)."""
+def csrf_for(settings: Settings, session_id: uuid.UUID) -> str:
+    """The CSRF token of a session (hex HMAC-SHA256 of its id)."""
     key = settings.jwt_secret.encode()
-    return hmac.new(key, b"csrf\x00" + token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, b"csrf\x00" + session_id.bytes, hashlib.sha256).hexdigest()
 
 
-def csrf_ok(settings: Settings, token: str, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(csrf_for(settings, token), sent)
+def csrf_ok(settings: Settings, session_id: uuid.UUID, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(csrf_for(settings, session_id), sent)
+
+
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """Whether a state-changing browser request comes from our own pages: the browser's
+    ``Sec-Fetch-Site`` says so (every current browser sends it); without it, an ``Origin``, if
+    any, must name this host. A request with neither is not a browser's cross-site one."""
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return origin != "null" and origin.split("://", 1)[-1] == headers.get("host", "")
 
 
 async def check_password(read: AsyncSession, *, login: str, password: str) -> Account:
@@ -73,7 +88,9 @@ async def check_password(read: AsyncSession, *, login: str, password: str) -> Ac
         if "\x00" in login
         else await read.scalar(select(Account).where(Account.login == login))
     )
-    if account is None or not await verify_password(password, account.password_hash):
+    # Argon2 runs for an unknown login too: the answer takes as long either way.
+    verified = await verify_password(password, None if account is None else account.password_hash)
+    if account is None or not verified:
         raise Unauthorized("Wrong login or password.", code="bad_credentials")
     if not account.is_active:
         raise Unauthorized("This account is disabled.", code="account_disabled")
@@ -100,7 +117,7 @@ async def open_session(
     )
     session.add(row)
     await session.flush()
-    return Opened(token, csrf_for(settings, token), row.expires_at, account)
+    return Opened(token, csrf_for(settings, row.id), row.expires_at, account)
 
 
 @dataclass(frozen=True)
@@ -140,17 +157,22 @@ async def resolve(
 
 
 async def rotate(session: AsyncSession, settings: Settings, token: str, *, now: datetime) -> Opened:
-    """Replace a live session's token (and so its CSRF token) and slide its expiry: what a
-    page calls when it has been open for long. The old token stops working at once."""
+    """Replace a live session's cookie token and slide its expiry. The old token stops working
+    at once; of two refreshes racing with one token, the second is refused (401
+    ``session_expired``) rather than leaving the browser with a dead cookie."""
     resolved = await resolve(session, settings, token, now=now)
     row = await session.get_one(WebSession, resolved.session_id)
     account = await session.get_one(Account, resolved.account_id)
     new = secrets.token_urlsafe(32)
-    row.token_hash = hash_token(new)
-    row.last_seen_at = now
-    row.expires_at = _expiry(settings, now, row.absolute_expires_at)
-    await session.flush()
-    return Opened(new, csrf_for(settings, new), row.expires_at, account)
+    expires = _expiry(settings, now, row.absolute_expires_at)
+    swapped = await session.execute(
+        update(WebSession)
+        .where(WebSession.id == row.id, WebSession.token_hash == hash_token(token))
+        .values(token_hash=hash_token(new), last_seen_at=now, expires_at=expires)
+    )
+    if swapped.rowcount != 1:  # type: ignore[attr-defined]
+        raise Unauthorized("Please log in again.", code="session_expired")
+    return Opened(new, csrf_for(settings, row.id), expires, account)
 
 
 async def close(session: AsyncSession, token: str, *, now: datetime) -> None:
@@ -162,18 +184,23 @@ async def close(session: AsyncSession, token: str, *, now: datetime) -> None:
     )
 
 
-async def account_of(read: AsyncSession, token: str | None, *, now: datetime) -> Account | None:
-    """The active account behind a live session cookie, or None (pages: show the log-in form).
-    Read-only: the renewal happens on the page's first API call."""
+async def account_of(
+    read: AsyncSession, token: str | None, *, now: datetime
+) -> tuple[Account, uuid.UUID] | None:
+    """The active account and session id behind a live session cookie, or None (pages: show
+    the log-in form). Read-only: the renewal happens on the page's first API call."""
     if not token:
         return None
-    return await read.scalar(
-        select(Account)
-        .join(WebSession, WebSession.account_id == Account.id)
-        .where(
-            WebSession.token_hash == hash_token(token),
-            WebSession.revoked_at.is_(None),
-            WebSession.expires_at > now,
-            Account.is_active,
+    found = (
+        await read.execute(
+            select(Account, WebSession.id)
+            .join(WebSession, WebSession.account_id == Account.id)
+            .where(
+                WebSession.token_hash == hash_token(token),
+                WebSession.revoked_at.is_(None),
+                WebSession.expires_at > now,
+                Account.is_active,
+            )
         )
-    )
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.deps import NowDep, ReadSessionDep, SessionDep, SettingsDep
-from app.errors import AppError
+from app.errors import AppError, Forbidden
 from app.models import Account, Role
 from app.services import sessions
 from app.web import i18n
@@ -84,9 +84,18 @@ def render(
     return response
 
 
+_TARGETS = frozenset(f"/{name}" for name in PAGES)
+
+
 def _safe_next(target: str) -> str:
-    """Only our own pages after log-in (never an open redirect)."""
-    return target if target.strip("/") in PAGES else "/"
+    """Only our own pages after log-in: exactly ``/app``, ``/care`` or ``/ops`` (never an open
+    redirect such as ``//app``)."""
+    return target if target in _TARGETS else "/"
+
+
+def _refuse_cross_site(request: Request) -> None:
+    if not sessions.same_origin(request.headers):
+        raise Forbidden("Use the page's own form.", code="cross_site")
 
 
 @router.get("/")
@@ -98,24 +107,24 @@ def _page(name: str, role: Role) -> Callable[..., Any]:
     async def page(
         request: Request, read: ReadSessionDep, settings: SettingsDep, now: NowDep
     ) -> HTMLResponse:
-        token = request.cookies.get(sessions.COOKIE_NAME)
-        account = await sessions.account_of(read, token, now=now)
-        if account is None or account.role is not role or token is None:
+        found = await sessions.account_of(read, request.cookies.get(sessions.COOKIE_NAME), now=now)
+        if found is None or found[0].role is not role:
             return render(
                 request,
                 "login.html",
                 page=name,
                 role=role.value,
-                wrong_role=account is not None,
+                wrong_role=found is not None,
                 error=None,
                 login_value="",
             )
+        account, session_id = found
         return render(
             request,
             f"{name}.html",
             page=name,
             me=account,
-            csrf=sessions.csrf_for(settings, token),
+            csrf=sessions.csrf_for(settings, session_id),
         )
 
     page.__name__ = f"{name}_page"
@@ -139,9 +148,12 @@ async def login(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    next: Annotated[str, Form(max_length=16)] = "/",
+    next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
-    """The pages' log-in form (works without JavaScript): a cookie session, then the page."""
+    """The pages' log-in form (works without JavaScript): a cookie session, then the page.
+    Only from our own page (a foreign site must not log a phone into its own account), and a
+    session the browser held before ends."""
+    _refuse_cross_site(request)
     target = _safe_next(next)
     try:
         account: Account = await sessions.check_password(read, login=login, password=password)
@@ -157,6 +169,9 @@ async def login(
             error=error.code,
             login_value=login,
         )
+    previous = request.cookies.get(sessions.COOKIE_NAME)
+    if previous:
+        await sessions.close(session, previous, now=now)
     opened = await sessions.open_session(session, settings, account, now=now)
     response = _redirect(target)
     response.set_cookie(sessions.COOKIE_NAME, opened.token, **sessions.cookie_options(settings))
@@ -169,12 +184,13 @@ async def logout(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    csrf: Annotated[str, Form(max_length=128)] = "",
-    next: Annotated[str, Form(max_length=16)] = "/",
+    next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
-    """Ends the page's session (the form carries the CSRF token)."""
+    """Ends the page's session, from our own page only (SameSite cookies and the browser's
+    ``Sec-Fetch-Site`` keep other sites out; no token to go stale in an old tab)."""
+    _refuse_cross_site(request)
     token = request.cookies.get(sessions.COOKIE_NAME)
-    if token and sessions.csrf_ok(settings, token, csrf):
+    if token:
         await sessions.close(session, token, now=now)
     response = _redirect(_safe_next(next))
     response.delete_cookie(sessions.COOKIE_NAME, **sessions.cookie_options(settings, clearing=True))

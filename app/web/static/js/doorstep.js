@@ -43,6 +43,10 @@ export async function api(method, path, body = undefined, headers = {}) {
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
+  if (response.status === 403 && data.code === "csrf_failed") {
+    // This page's session was replaced (a log-in elsewhere in this browser): start afresh.
+    window.location.reload();
+  }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

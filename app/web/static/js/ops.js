@@ -508,7 +508,7 @@ async function loadKpis() {
     no_shows: String(k.no_shows),
   };
   const extra = {
-    fill_rate: t("{filled} of {placed} filled", { filled: k.filled, placed: k.orders_placed }),
+    fill_rate: t("{filled} of {placed} filled", { filled: k.filled, placed: k.asap_placed }),
     sos_first_offer_p95_s: t("{n} SOS today", { n: k.sos_placed }),
     sos_arrival_p95_s: t("{n} arrived", { n: k.sos_arrived }),
     first_offer_median_s: t("{n} offered", { n: k.offered }),
