@@ -84,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             metrics.mark_process_dead()  # this worker's live gauges leave the sums
 
-    # /docs and /redoc with their assets served from the installed package: they work offline.
+    # /docs with its assets served from the installed package: it works offline. No /redoc: the
+    # packaged ReDoc fetches its logo from a CDN.
     app = FastAPIOffline(
+        redoc_url=None,
         title="Doorstep",
         version="0.1.0",
         summary="Virtual nursing home order dispatch.",

@@ -59,3 +59,6 @@ async def test_the_api_docs_render_offline(site: Site) -> None:
     await expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     await expect(page.get_by_text("/v1/auth/session", exact=True).first).to_be_visible()
     await shot(page, "docs")
+    # ReDoc's packaged script would fetch its logo from a CDN: not served.
+    r = await page.request.get("/redoc")
+    assert r.status == 404
