@@ -5,6 +5,7 @@ phone's position, an offer arriving live and answered with one tap, check-in at 
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -124,19 +125,51 @@ async def test_an_offer_arrives_live_and_is_accepted_with_one_tap(
     await shot(page, "care-visit-assigned")
 
 
-async def test_decline_with_a_reason_in_one_tap(
+async def test_decline_is_set_apart_from_accept_and_takes_a_second_tap_for_the_reason(
     site: Site,
     world: World,
     http: AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     page = await _on_duty_page(site)
-    await _place(http, world)
+    order_id = await _place(http, world)
     offer = page.locator("li.offer")
     await expect(offer).to_have_count(1)
     offer_id = await offer.get_attribute("data-offer-id")
 
-    await offer.get_by_role("button", name="离得太远").click()
+    # Under Accept there is no reason to hit by accident: one quiet "Decline…", well below it.
+    reason = offer.get_by_role("button", name="离得太远")
+    await expect(reason).to_be_hidden()
+    toggle = offer.get_by_role("button", name="不接…")
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    accept_box = await offer.get_by_role("button", name="接单", exact=True).bounding_box()
+    toggle_box = await toggle.bounding_box()
+    assert accept_box is not None
+    assert toggle_box is not None
+    assert toggle_box["y"] - (accept_box["y"] + accept_box["height"]) >= 40
+    assert await toggle.evaluate("(b) => getComputedStyle(b).backgroundColor") != (
+        await offer.get_by_role("button", name="接单", exact=True).evaluate(
+            "(b) => getComputedStyle(b).backgroundColor"
+        )
+    )
+
+    # Opened by mistake: closed again, nothing sent, the offer still hers to take.
+    await toggle.click()
+    await expect(offer.get_by_role("group", name="不接，原因：")).to_be_visible()
+    await expect(reason).to_be_focused()
+    await offer.get_by_role("button", name="收起，先不拒绝").click()
+    await expect(reason).to_be_hidden()
+    assert await _order_status(http, world, order_id) == "offered"
+    async with sessionmaker() as session:
+        still = await session.get(Offer, uuid.UUID(offer_id))
+    assert still is not None
+    assert still.status.value == "open"
+
+    await toggle.click()
+    assert await _small_targets(page) == []
+    assert await axe(page) == []
+    await shot(page, "care-decline-reasons")
+    await reason.click()
     await expect(page.locator("#announce")).to_contain_text("已拒绝：离得太远")
     await expect(offer).to_have_count(0)
     async with sessionmaker() as session:
@@ -178,6 +211,8 @@ async def test_check_in_is_refused_far_away_with_the_distance_then_accepted_at_t
 
     await visit.get_by_label("服务记录（可不填）").fill("Lunch delivered; ate well.")
     await visit.get_by_role("button", name="服务完成，签退").click()
+    # Seconds into the visit: asked in the card before it ends (confirmed below).
+    await visit.get_by_role("button", name="确定结束，签退").click()
     await expect(page.locator("#announce")).to_have_text("已签退，谢谢您！")
     await expect(visit.locator(".badge")).to_have_text("已完成")
     # Once checked out, the address and care notes are no longer hers to see.
@@ -303,3 +338,75 @@ async def test_the_page_in_english(site: Site, world: World) -> None:
     await expect(page.get_by_role("heading", name="Today's visits")).to_be_visible()
     assert await axe(page) == []
     await shot(page, "care-on-duty-en")
+
+
+async def test_checking_out_before_half_the_planned_time_asks_first_in_the_card(
+    site: Site, world: World, http: AsyncClient
+) -> None:
+    page, order_id = await _accepted(site, world, http)
+    visit = page.locator("li.visit")
+    await page.context.set_geolocation(_where(HOME))
+    await visit.get_by_role("button", name="到门口签到").click()
+    await expect(visit.locator(".badge")).to_have_text("服务中")
+    planned = await _planned_minutes(http, world, order_id)
+
+    check_out = visit.get_by_role("button", name="服务完成，签退")
+    await visit.get_by_label("服务记录（可不填）").fill("Only dropped by.")
+    await check_out.click()
+    question = visit.get_by_role("group", name=re.compile("确定结束服务"))
+    await expect(question).to_have_text(
+        re.compile(rf"^计划 {planned} 分钟，才过了不到 1 分钟。确定结束服务？")
+    )
+    await expect(page.get_by_role("dialog")).to_have_count(0)  # in the card, no pop-up
+    await expect(check_out).to_be_hidden()
+    assert await _order_status(http, world, order_id) == "in_progress"  # nothing sent yet
+    assert await _small_targets(page) == []
+    assert await axe(page) == []
+    await shot(page, "care-check-out-early")
+
+    # Back: the visit goes on, the note still there.
+    await question.get_by_role("button", name="返回，继续服务").click()
+    await expect(question).to_have_count(0)
+    await expect(check_out).to_be_focused()
+    await expect(visit.get_by_label("服务记录（可不填）")).to_have_value("Only dropped by.")
+    assert await _order_status(http, world, order_id) == "in_progress"
+
+    await check_out.click()
+    await question.get_by_role("button", name="确定结束，签退").click()
+    await expect(page.locator("#announce")).to_have_text("已签退，谢谢您！")
+    assert await _order_status(http, world, order_id) == "completed"
+
+
+async def test_checking_out_after_half_the_planned_time_asks_nothing(
+    site: Site,
+    world: World,
+    http: AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    page, order_id = await _accepted(site, world, http)
+    visit = page.locator("li.visit")
+    await page.context.set_geolocation(_where(HOME))
+    await visit.get_by_role("button", name="到门口签到").click()
+    await expect(visit.locator(".badge")).to_have_text("服务中")
+    planned = await _planned_minutes(http, world, order_id)
+    # As if she had checked in just over half the planned time ago.
+    async with sessionmaker() as session:
+        row = await session.scalar(select(Visit).where(Visit.order_id == uuid.UUID(order_id)))
+        assert row is not None
+        assert row.checked_in_at is not None
+        row.checked_in_at -= timedelta(minutes=planned / 2 + 1)
+        await session.commit()
+    await page.reload()
+    await expect(page.locator("body[data-ready=true]")).to_be_attached()
+
+    await visit.get_by_role("button", name="服务完成，签退").click()
+    await expect(page.locator("#announce")).to_have_text("已签退，谢谢您！")
+    await expect(visit.locator(".early")).to_have_count(0)
+    assert await _order_status(http, world, order_id) == "completed"
+
+
+async def _planned_minutes(http: AsyncClient, world: World, order_id: str) -> int:
+    """The order's planned minutes on site, as the caregiver's visit shows them."""
+    r = await http.get(f"/v1/orders/{order_id}", headers=world.senior.auth)
+    assert r.status_code == 200, r.text
+    return int(r.json()["duration_min"])

@@ -287,6 +287,29 @@ function offerCard(offer) {
     b.addEventListener("click", () => answer(offer.id, "decline", reason));
     return b;
   });
+  // Declining takes two taps, "Decline…" then a reason, well apart from Accept: a decline is
+  // final (the API has no undo; the order goes to the next caregiver at once), so a slip of the
+  // thumb under Accept must not be one.
+  const declineId = `offer-${offer.id}-decline`;
+  const reasonsId = `offer-${offer.id}-reasons`;
+  const decline = el(
+    "div",
+    { class: "decline", id: reasonsId, hidden: true },
+    el("p", { class: "decline-label", id: declineId }, t("Not taking it, because:")),
+    el("div", { class: "reasons", role: "group", "aria-labelledby": declineId }, reasons),
+  );
+  const toggle = el(
+    "button",
+    { type: "button", class: "decline-toggle", "aria-expanded": "false", "aria-controls": reasonsId },
+    t("Decline…"),
+  );
+  toggle.addEventListener("click", () => {
+    const open = decline.hidden;
+    decline.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.textContent = open ? t("Keep the offer (hide the reasons)") : t("Decline…");
+    if (open) reasons[0].focus();
+  });
   const when = offer.asap
     ? t("As soon as possible: start about {time}", { time: clock(offer.starts_at) })
     : t("Start {time}", { time: clock(offer.starts_at) });
@@ -320,8 +343,7 @@ function offerCard(offer) {
       ),
     ),
     accept,
-    el("p", { class: "decline-label", id: `offer-${offer.id}-decline` }, t("Or decline because:")),
-    el("div", { class: "reasons", role: "group", "aria-labelledby": `offer-${offer.id}-decline` }, reasons),
+    el("div", { class: "decline-area" }, toggle, decline),
     message,
   );
 }
@@ -628,7 +650,55 @@ async function doCheckIn(visit, button, message) {
   }
 }
 
-async function doCheckOut(visit, notes, button, message) {
+/** Minutes planned and minutes since check-in, when less than half the plan has passed (a
+ * check-out that early is more likely a slip than a finished visit); otherwise null. */
+function earlyCheckOut(visit) {
+  const planned = Math.round((Date.parse(visit.ends_at) - Date.parse(visit.starts_at)) / 60000);
+  const elapsed = Math.max(0, (Date.now() - Date.parse(visit.checked_in_at)) / 60000);
+  if (!visit.checked_in_at || !(planned > 0) || elapsed >= planned / 2) return null;
+  return { planned, elapsed: Math.floor(elapsed) };
+}
+
+/** Ask in the card, no pop-up: finish now, or back to the visit. */
+function confirmCheckOut(visit, early, notes, button, message) {
+  setBusy(visit, true); // a refresh must not rebuild the card under the question
+  const questionId = `visit-${visit.id}-early`;
+  const question =
+    early.elapsed < 1
+      ? t("Planned {planned} min, less than a minute so far. Finish the visit?", { planned: early.planned })
+      : t("Planned {planned} min, only {elapsed} min so far. Finish the visit?", early);
+  const yes = el("button", { type: "button", class: "big primary confirm-check-out" }, t("Yes, finish and check out"));
+  const back = el("button", { type: "button", class: "big back" }, t("No, back to the visit"));
+  const box = el(
+    "div",
+    { class: "early", role: "group", "aria-labelledby": questionId },
+    el("p", { class: "early-question", id: questionId }, question),
+    yes,
+    back,
+  );
+  button.hidden = true;
+  button.after(box);
+  yes.addEventListener("click", () => {
+    box.remove();
+    button.hidden = false;
+    doCheckOut(visit, notes, button, message, true);
+  });
+  back.addEventListener("click", () => {
+    box.remove();
+    button.hidden = false;
+    setBusy(visit, false);
+    button.focus();
+  });
+  yes.focus();
+}
+
+async function doCheckOut(visit, notes, button, message, confirmed = false) {
+  const early = confirmed ? null : earlyCheckOut(visit);
+  if (early) {
+    say(message, "");
+    confirmCheckOut(visit, early, notes, button, message);
+    return;
+  }
   button.disabled = true;
   setBusy(visit, true);
   say(message, t("Checking out…"));
