@@ -25,6 +25,7 @@ from app.models import (
     Visit,
     VisitStatus,
 )
+from app.schemas.people import ProviderIn
 from app.security import create_access_token
 from app.services import accounts
 from app.services.dispatch import run_once
@@ -453,6 +454,43 @@ class TestCandidates:
         assert helper["travel_s"] is None
         # The top candidate is one the assign endpoint takes without an override.
         await assign(client, world, order["id"], uuid.UUID(first["caregiver_id"]))
+
+    async def test_namesakes_are_told_apart_by_phone_and_provider(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        operator = Principal(
+            id=world.operator_a.id, role=Role.operator, district_id=world.district_a
+        )
+        async with sessionmaker() as session, session.begin():
+            other, _key = await accounts.create_provider(
+                session, operator, ProviderIn(login="prov.kangle", name="Kangle Home Care")
+            )
+            for provider_id, phone in (
+                (world.provider_a.id, "13510000011"),
+                (other.id, "13510000012"),
+            ):
+                await accounts.create_caregiver(
+                    session,
+                    operator,
+                    caregiver_in(provider_id, phone, datetime.now(UTC), name="Jia Lina"),
+                )
+        order = await place(client, world.senior, service_code="meal_delivery")
+
+        rows = (
+            await client.get(
+                f"/v1/ops/orders/{order['id']}/candidates", headers=world.operator_a.auth
+            )
+        ).json()["candidates"]
+
+        namesakes = sorted(
+            (c["phone"], c["provider_name"]) for c in rows if c["name"] == "Jia Lina"
+        )
+        assert namesakes == [("13510000011", "Anxin Care"), ("13510000012", "Kangle Home Care")]
+        nurse = next(c for c in rows if c["caregiver_id"] == str(world.nurse.id))
+        assert (nurse["phone"], nurse["provider_name"]) == ("13700000001", "Anxin Care")
 
     async def test_the_verdicts_agree_with_the_assign_endpoint(
         self, client: AsyncClient, world: World

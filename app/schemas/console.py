@@ -155,6 +155,11 @@ class BrokenRule(BaseModel):
 class CandidateOut(BaseModel):
     caregiver_id: uuid.UUID
     name: str
+    phone: str = Field(
+        description="The caregiver's phone, so the duty desk can call them before assigning "
+        "(as in GET /v1/ops/caregivers; two caregivers may share a name)."
+    )
+    provider_name: str = Field(description="The name of the provider the caregiver works for.")
     verdict: Literal["feasible", "overridable", "excluded"] = Field(
         description="feasible: breaks no rule; overridable: breaks only soft rules (assign "
         "with override and a reason); excluded: a hard rule forbids it."

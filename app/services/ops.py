@@ -254,6 +254,21 @@ async def district_map(session: AsyncSession, principal: Principal, *, now: date
     )
 
 
+async def _caregiver_contacts(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str, str]]:
+    """Caregiver id -> (name, phone, provider's name): what tells two namesakes apart and lets
+    the duty desk call them (operators see their district's caregivers' phones anyway)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Caregiver.id, Caregiver.name, Caregiver.phone, Provider.name)
+        .join(Provider, Provider.id == Caregiver.provider_id)
+        .where(Caregiver.id.in_(list(ids)))
+    )
+    return {cid: (name, phone, provider) for cid, name, phone, provider in rows}
+
+
 def _id(engine_id: object) -> uuid.UUID:
     """The caregiver's id back from the engine's value (``fleet`` builds them from UUIDs)."""
     assert isinstance(engine_id, uuid.UUID)
@@ -294,15 +309,18 @@ async def candidates(
             extra={"order_status": order.status.value},
         )
     judging = await rules.judge(session, order, now=now, config=config)
-    names = await _caregiver_names(session, [_id(j.caregiver.id) for j in judging.judged])
+    people = await _caregiver_contacts(session, [_id(j.caregiver.id) for j in judging.judged])
     want, cfg, t = judging.order, judging.config, now.timestamp()
     ranked: list[tuple[tuple[int, float, int], CandidateOut]] = []
     for position, j in enumerate(judging.judged):
         c = j.caregiver
         distance = None if j.unlocated else round(haversine_m(c.lat, c.lon, want.lat, want.lon))
+        name, phone, provider_name = people.get(_id(c.id), ("", "", ""))
         out = CandidateOut(
             caregiver_id=_id(c.id),
-            name=names.get(_id(c.id), ""),
+            name=name,
+            phone=phone,
+            provider_name=provider_name,
             verdict="feasible",
             rank=None,
             distance_m=distance,

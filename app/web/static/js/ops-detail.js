@@ -108,9 +108,10 @@ export class Detail {
     const summary = el("dl", { class: "facts" },
       fact(t("Status"), el("span", { class: "badge s-" + o.status }, words.status(o.status)),
         " ", el("span", { class: "badge p-" + o.priority }, words.priority(o.priority))),
-      fact(t("Time left"), o.response_due_at
-        ? el("span", { class: "timer", "data-due": o.response_due_at, "data-created": o.created_at }, "")
-        : t("Visit under way")),
+      // A timer runs until check-in; a visit under way says so; a closed order has none.
+      o.response_due_at
+        ? fact(t("Time left"), el("span", { class: "timer", "data-due": o.response_due_at, "data-created": o.created_at }, ""))
+        : o.status === "in_progress" ? fact(t("Time left"), t("Visit under way")) : null,
       fact(t("When"), span, " · ", t("{n} min", { n: o.duration_min })),
       fact(t("Placed"), words.when(o.created_at, zone)),
       ...people,
@@ -174,11 +175,14 @@ export class Detail {
         words.rule(r.code), r.overridable ? "" : el("span", { class: "sr-only" }, " (" + t("cannot be overridden") + ")")));
       return el("tr", { class: "v-" + c.verdict, "data-candidate": c.caregiver_id },
         el("td", { class: "num" }, c.rank ?? "–"),
-        el("th", { scope: "row" }, c.name),
+        el("th", { scope: "row" }, el("span", { class: "cand-name" }, c.name),
+          el("span", { class: "cand-who" },
+            c.phone ? el("a", { href: "tel:" + c.phone, "aria-label": t("Call {name}, {phone}", { name: c.name, phone: c.phone }) }, c.phone) : null,
+            c.provider_name ? el("span", { class: "cand-provider" }, c.provider_name) : null)),
         el("td", {}, el("span", { class: "verdict v-" + c.verdict }, words.verdict(c.verdict))),
         el("td", { class: "num" }, words.distance(c.distance_m)),
         el("td", { class: "num" }, c.travel_s === null ? "–" : words.duration(c.travel_s)),
-        el("td", { class: "num" }, c.starts_at ? words.hm(c.starts_at, zone) : "–"),
+        el("td", { class: "num" }, c.starts_at ? words.hmDay(c.starts_at, zone, Date.parse(this.candidates.as_of)) : "–"),
         el("td", { class: "num" }, c.cost === null ? "–" : Math.round(c.cost)),
         el("td", {}, rules.length ? el("ul", { class: "rules" }, rules) : "–"),
         el("td", {}, action),
@@ -379,9 +383,14 @@ export class Detail {
         : x.excluded_scope === "examined"
           ? t("Counted over the {n} caregivers the search examined", { n: x.examined ?? 0 })
           : "";
-      const counts = excluded.map(([k, n]) => el("li", {}, words.rule(k), ": ", n));
+      // Over the examined caregivers, the search sets aside those asked already (and, for an
+      // ordinary offer, those holding another open offer) as if the senior had blocked them.
+      const label = (k) => x.excluded_scope === "examined" && k === "blocked"
+        ? (d.kind === "emergency" ? t("Asked already or blocked by the senior") : t("Asked already, busy with another offer, or blocked by the senior"))
+        : words.rule(k);
+      const counts = excluded.map(([k, n]) => el("li", { "data-rule": k }, label(k), ": ", n));
       for (const k of ["busy", "already_asked", "available"]) {
-        if (x[k]) counts.push(el("li", {}, words.rule(k), ": ", x[k]));
+        if (x[k]) counts.push(el("li", { "data-rule": k }, words.rule(k), ": ", x[k]));
       }
       item.append(el("p", { class: "sub" }, t("Exclusions by reason"), scope ? " · " + scope : ""),
         counts.length ? el("ul", { class: "excl" }, counts) : el("p", { class: "small" }, t("None excluded.")));

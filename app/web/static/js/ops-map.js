@@ -2,6 +2,9 @@
 // request anywhere. Seniors with open orders are squares (red for SOS, brown when escalated);
 // caregivers on duty are shaped AND coloured by state (never colour alone); lines join a
 // caregiver to the order they are offered (dashed), assigned (solid) or visiting (thick).
+// Open orders are drawn over caregivers, SOS over everything; a marker that would cover
+// another is nudged aside with a thin leader back to its place, and names go where they
+// cover no marker and no other name.
 import { t } from "./doorstep.js";
 import * as words from "./ops-text.js";
 
@@ -72,6 +75,65 @@ export function legend(list) {
   );
 }
 
+// A marker's half-size and an SOS's with its pulse ring (map units), and the gap between them.
+const MARK = 8;
+const SOS_MARK = 14;
+const GAP = 2;
+const LABEL_H = 13;
+
+function box(x0, y0, w, h) {
+  return { x0, y0, x1: x0 + w, y1: y0 + h };
+}
+
+function overlap(a, b) {
+  const w = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+  const h = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+/** Where a marker of half-size ``r`` at (x, y) goes: there, or the nearest free place on
+ * rings around it. */
+function nudge(spots, x0, y0, r = MARK) {
+  const free = (x, y) => x > r && x < W - r && y > r && y < H - r
+    && spots.every((s) => Math.hypot(s.x - x, s.y - y) >= s.r + r + GAP);
+  let spot = { x: x0, y: y0, x0, y0, r };
+  if (!free(x0, y0)) {
+    const step = 2 * MARK + GAP;
+    search: for (let ring = 1; ring <= 6; ring += 1) {
+      const steps = 6 * ring;
+      for (let i = 0; i < steps; i += 1) {
+        const angle = (2 * Math.PI * i) / steps - Math.PI / 2;
+        const x = x0 + ring * step * Math.cos(angle);
+        const y = y0 + ring * step * Math.sin(angle);
+        if (free(x, y)) {
+          spot = { x, y, x0, y0, r };
+          break search;
+        }
+      }
+    }
+  }
+  spots.push(spot);
+  return spot;
+}
+
+/** A name's place beside its marker: the first that covers nothing, else the least covering. */
+function labelSpot(p, width, taken) {
+  const places = [
+    [p.x + 10, p.y + 4], [p.x - 10 - width, p.y + 4],
+    [p.x - width / 2, p.y - 12], [p.x - width / 2, p.y + 20],
+    [p.x + 10, p.y - 9], [p.x + 10, p.y + 17], [p.x - 10 - width, p.y - 9], [p.x - 10 - width, p.y + 17],
+  ];
+  let best = null;
+  for (const [tx, ty] of places) {
+    const b = box(tx, ty - LABEL_H + 3, width, LABEL_H);
+    const out = (b.x0 < 0 ? -b.x0 : 0) + (b.x1 > W ? b.x1 - W : 0) + (b.y0 < 0 ? 1 : 0) + (b.y1 > H ? 1 : 0);
+    const cost = taken.reduce((sum, other) => sum + overlap(b, other), 0) + out * 100;
+    if (!best || cost < best.cost) best = { tx, ty, box: b, cost };
+    if (cost === 0) break;
+  }
+  return best;
+}
+
 /**
  * Draw ``data`` (MapOut) into ``container``. ``selected``: the order open in the detail;
  * ``onOrder(id)``: a click on an order's marker. Returns {orders, caregivers, unplaced}.
@@ -138,30 +200,60 @@ export function draw(container, data, { selected = null, onOrder = () => {}, zon
     ),
   );
 
-  const orderAt = new Map(data.orders.map((o) => [o.order_id, o]));
-  const caregiverAt = new Map(placed.map((c) => [c.id, c]));
+  // Where each marker goes: SOS first, then escalated, other orders, caregivers; one that
+  // would cover another is nudged aside (a thin leader goes back to where it really is).
+  const rank = { sos: 0, escalated: 1, open: 2 };
+  const sortedOrders = [...data.orders].sort((a, b) => rank[orderClass(a)] - rank[orderClass(b)]);
+  const spots = [];
+  const at = new Map(); // "o:" + order id / "c:" + caregiver id -> {x, y, x0, y0}
+  for (const o of sortedOrders) {
+    at.set("o:" + o.order_id, nudge(spots, x(o.lon), y(o.lat), orderClass(o) === "sos" ? SOS_MARK : MARK));
+  }
+  for (const c of placed) at.set("c:" + c.id, nudge(spots, x(c.lon), y(c.lat)));
+
   const lines = svg("g", { class: "lines" });
   for (const line of data.lines) {
-    const o = orderAt.get(line.order_id);
-    const c = caregiverAt.get(line.caregiver_id);
+    const o = at.get("o:" + line.order_id);
+    const c = at.get("c:" + line.caregiver_id);
     if (!o || !c) continue;
     lines.append(svg("line", {
       class: "line " + line.kind,
       "data-line-order": line.order_id,
-      x1: x(c.lon), y1: y(c.lat), x2: x(o.lon), y2: y(o.lat),
+      x1: c.x, y1: c.y, x2: o.x, y2: o.y,
     }));
+  }
+  for (const p of at.values()) {
+    if (p.x === p.x0 && p.y === p.y0) continue;
+    lines.append(svg("line", { class: "leader", x1: p.x0, y1: p.y0, x2: p.x, y2: p.y }),
+      svg("circle", { class: "leader-dot", cx: p.x0, cy: p.y0, r: 1.8 }));
   }
   root.append(lines);
 
+  const people = svg("g", { class: "caregivers" });
+  for (const c of placed) {
+    const p = at.get("c:" + c.id);
+    people.append(svg("g", {
+      class: "mk cg " + c.state,
+      transform: "translate(" + p.x.toFixed(1) + "," + p.y.toFixed(1) + ")",
+      "data-caregiver-id": c.id,
+      "data-state": c.state,
+    },
+    svg("title", {}, c.name + " · " + stateLabel(c.state) + (c.position_at ? " · " + words.hm(c.position_at, zone) : "")),
+    SHAPES[c.state] ? SHAPES[c.state]() : SHAPES.idle(),
+    ));
+  }
+  root.append(people);
+  const labels = svg("g", { class: "labels", "aria-hidden": "true" });
+  root.append(labels);
+
+  // Open orders on top of caregivers, SOS above all (drawn last).
   const orders = svg("g", { class: "orders" });
-  // SOS last, so they are drawn on top.
-  const rank = { open: 0, escalated: 1, sos: 2 };
-  const sorted = [...data.orders].sort((a, b) => rank[orderClass(a)] - rank[orderClass(b)]);
-  for (const o of sorted) {
+  for (const o of [...sortedOrders].reverse()) {
     const cls = orderClass(o);
+    const p = at.get("o:" + o.order_id);
     const g = svg("g", {
       class: "mk order " + cls + (o.order_id === selected ? " selected" : ""),
-      transform: "translate(" + x(o.lon).toFixed(1) + "," + y(o.lat).toFixed(1) + ")",
+      transform: "translate(" + p.x.toFixed(1) + "," + p.y.toFixed(1) + ")",
       "data-order-id": o.order_id,
       "data-status": o.status,
       "data-priority": o.priority,
@@ -176,27 +268,27 @@ export function draw(container, data, { selected = null, onOrder = () => {}, zon
     orders.append(g);
   }
   root.append(orders);
-
-  const people = svg("g", { class: "caregivers" });
-  const labelled = placed.length <= 40;
-  for (const c of placed) {
-    const g = svg("g", {
-      class: "mk cg " + c.state,
-      transform: "translate(" + x(c.lon).toFixed(1) + "," + y(c.lat).toFixed(1) + ")",
-      "data-caregiver-id": c.id,
-      "data-state": c.state,
-    },
-    svg("title", {}, c.name + " · " + stateLabel(c.state) + (c.position_at ? " · " + words.hm(c.position_at, zone) : "")),
-    SHAPES[c.state] ? SHAPES[c.state]() : SHAPES.idle(),
-    );
-    if (labelled) {
-      // Names to the left near the right edge, so none is cut off.
-      const left = x(c.lon) > W - 100;
-      g.append(svg("text", { class: "name", x: left ? -10 : 10, y: 4, "text-anchor": left ? "end" : "start" }, c.name));
-    }
-    people.append(g);
-  }
-  root.append(people);
   container.replaceChildren(root);
+
+  // Caregivers' names, placed once the map is in the page (to measure them) where they cover
+  // no marker and no other name: right, left, above, below, then further out.
+  if (placed.length <= 40) {
+    const taken = spots.map((p) => box(p.x - p.r, p.y - p.r, 2 * p.r, 2 * p.r));
+    for (const c of placed) {
+      const p = at.get("c:" + c.id);
+      const text = svg("text", { class: "name" }, c.name);
+      labels.append(text);
+      // In the map's own units; estimated while the map is not displayed.
+      let width = text.getComputedTextLength();
+      if (!width) width = [...c.name].reduce((sum, ch) => sum + (ch.charCodeAt(0) > 0x2e80 ? 11 : 6.5), 0);
+      width += 2;
+      const best = labelSpot(p, width, taken);
+      text.setAttribute("x", best.tx.toFixed(1));
+      text.setAttribute("y", best.ty.toFixed(1));
+      text.setAttribute("text-anchor", "start");
+      text.dataset.labelFor = c.id;
+      taken.push(best.box);
+    }
+  }
   return { orders: data.orders.length, caregivers: placed.length, unplaced: data.caregivers.length - placed.length };
 }

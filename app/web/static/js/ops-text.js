@@ -138,3 +138,39 @@ export function hm(iso, zone) {
   if (zone) options.timeZone = zone;
   return new Intl.DateTimeFormat(LANG, options).format(new Date(iso));
 }
+
+/** The local date of ``ms`` (epoch milliseconds) in the district's zone, as "YYYY-MM-DD". */
+export function dayKey(ms, zone) {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit" };
+  if (zone) options.timeZone = zone;
+  return new Intl.DateTimeFormat("en-CA", options).format(new Date(ms));
+}
+
+/** Whole days from the local date of ``nowMs`` to that of ``iso`` (0 today, 1 tomorrow). */
+function daysFrom(iso, zone, nowMs) {
+  return Math.round((Date.parse(dayKey(Date.parse(iso), zone)) - Date.parse(dayKey(nowMs, zone))) / 86_400_000);
+}
+
+/** The day in words when it is not today: "", "Tomorrow", or "Fri 12/5". */
+function dayWords(iso, zone, nowMs) {
+  const days = daysFrom(iso, zone, nowMs);
+  if (days === 0) return "";
+  if (days === 1) return t("Tomorrow");
+  const options = { weekday: "short", month: "numeric", day: "numeric" };
+  if (zone) options.timeZone = zone;
+  return new Intl.DateTimeFormat(LANG, options).format(new Date(iso));
+}
+
+/** A time window "09:00–11:00", with its day in front when that is not today (district zone). */
+export function timeWindow(startIso, endIso, zone, nowMs) {
+  const span = hm(startIso, zone) + "–" + hm(endIso, zone);
+  const day = dayWords(startIso, zone, nowMs);
+  return day ? t("{day} {time}", { day, time: span }) : span;
+}
+
+/** A clock time "09:00", with its day in front when that is not today (district zone). */
+export function hmDay(iso, zone, nowMs) {
+  if (!iso) return "";
+  const day = dayWords(iso, zone, nowMs);
+  return day ? t("{day} {time}", { day, time: hm(iso, zone) }) : hm(iso, zone);
+}

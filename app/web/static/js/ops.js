@@ -154,6 +154,7 @@ function rowSig(row) {
     row.status, row.priority, row.senior_name, row.senior_neighbourhood, row.service_code,
     row.caregiver_name, row.offered.map((c) => c.name).join(","), row.response_due_at,
     row.no_show_at, row.asap, row.window_start, row.window_end, row.id === state.detailId,
+    state.zone, words.dayKey(now(), state.zone), // "tomorrow" becomes "today" at midnight
   ].join("|");
 }
 
@@ -164,7 +165,7 @@ function buildRow(row, tr) {
   let who = el("span", { class: "muted" }, "–");
   if (row.caregiver_name) who = row.caregiver_name;
   else if (row.offered.length) who = t("Offered to {names}", { names: row.offered.map((c) => c.name).join("、") });
-  const when = row.asap ? t("As soon as possible") : words.hm(row.window_start, state.zone) + "–" + words.hm(row.window_end, state.zone);
+  const when = row.asap ? t("As soon as possible") : words.timeWindow(row.window_start, row.window_end, state.zone, now());
   tr.replaceChildren(
     el("td", { class: "c-timer" }, row.response_due_at
       ? el("span", { class: "timer", "data-due": row.response_due_at, "data-created": row.created_at }, "")
@@ -182,7 +183,7 @@ function buildRow(row, tr) {
   else tr.removeAttribute("aria-current");
 }
 
-function renderQueue(rows) {
+function renderQueue(rows, askedAt = performance.now()) {
   const started = performance.now();
   const hadFocus = body.contains(document.activeElement);
   const oldIndex = state.rows.findIndex((r) => r.id === state.activeId);
@@ -226,12 +227,17 @@ function renderQueue(rows) {
   state.renders += 1;
   body.dataset.renders = String(state.renders);
   body.dataset.renderMs = (performance.now() - started).toFixed(1);
-  // Once the SOS has its row, the row's alert replaces the placeholder.
-  if (state.pendingAlert && state.byId.has(state.pendingAlert.id)) state.pendingAlert = null;
+  // Once the SOS has its row, the row's alert replaces the placeholder (and a queue read after
+  // the event without it means the SOS is closed already).
+  const pending = state.pendingAlert;
+  if (pending && (state.byId.has(pending.id) || askedAt > pending.at)) state.pendingAlert = null;
   renderAlerts();
 }
 
-const refreshQueue = coalesced(async () => renderQueue(await fetchQueue()), 400);
+const refreshQueue = coalesced(async () => {
+  const asked = performance.now();
+  renderQueue(await fetchQueue(), asked);
+}, 400);
 
 function focusRow(id) {
   const entry = state.dom.get(id);
@@ -325,8 +331,21 @@ function alerting() {
 
 const acknowledged = new Set(JSON.parse(sessionStorage.getItem(ACK_KEY) || "[]"));
 
+/**
+ * The alert the banner names: the newest unanswered SOS (a new one takes the banner at once),
+ * else the first escalated order in the queue's order.
+ */
+function namedAlert(rows) {
+  let newest = null;
+  for (const r of rows) {
+    if (r.priority !== "emergency") continue;
+    if (!newest || Date.parse(r.created_at) > Date.parse(newest.created_at)) newest = r;
+  }
+  return newest || rows[0] || null;
+}
+
 function openTopAlert() {
-  const [top] = alerting();
+  const top = namedAlert(alerting());
   if (top) {
     focusRow(top.id);
     openOrder(top.id);
@@ -338,16 +357,21 @@ function renderAlerts() {
   const banner = $("alert");
   if (!rows.length && !state.pendingAlert) {
     state.alertSig = "";
+    delete banner.dataset.orderId;
     banner.hidden = true;
     banner.replaceChildren();
     return;
   }
   // Rebuild only when the alerts change: the region is re-announced on every change.
-  const sig = rows.map((r) => r.id + r.status + (acknowledged.has(r.id) ? "a" : "")).join() + (state.pendingAlert ? "p" : "");
+  const sig = rows.map((r) => r.id + r.status + (acknowledged.has(r.id) ? "a" : "")).join() + (state.pendingAlert ? "p" + state.pendingAlert.id : "");
   if (sig !== state.alertSig) {
     state.alertSig = sig;
-    const top = rows[0];
+    // A new SOS not yet in the queue's rows is the newest of all: it takes the banner at once.
+    const pending = state.pendingAlert;
+    const top = pending ? null : namedAlert(rows);
     const sos = rows.filter((r) => r.priority === "emergency").length;
+    const others = pending ? rows : rows.filter((r) => r !== top);
+    const otherSos = others.filter((r) => r.priority === "emergency").length;
     const parts = [];
     if (top) {
       const what = top.priority === "emergency" ? t("SOS") : t("Escalated");
@@ -357,28 +381,40 @@ function renderAlerts() {
           " · ", words.service(top.service_code), " · ", words.status(top.status)),
         top.response_due_at ? el("span", { class: "timer", "data-due": top.response_due_at, "data-created": top.created_at }, "") : null,
       );
-      if (rows.length > 1) {
-        parts.push(el("span", { class: "alert-more" }, t("{n} alerts in all ({sos} SOS)", { n: rows.length, sos })));
-      }
+    } else {
+      parts.push(el("strong", { class: "alert-kind" }, t("SOS")), el("span", { class: "alert-what" }, t("A senior pressed SOS. Loading…")));
+    }
+    if (others.length) {
+      parts.push(el("span", { class: "alert-more" }, t("{n} other alerts ({sos} SOS)", { n: others.length, sos: otherSos })));
+    }
+    if (top) {
       parts.push(
         el("button", { type: "button", class: "alert-open", onclick: openTopAlert }, t("Open the order")),
       );
       if (rows.some((r) => !acknowledged.has(r.id))) {
         parts.push(el("button", { type: "button", class: "alert-ack", onclick: acknowledge }, t("Silence")));
       }
-    } else {
-      parts.push(el("strong", { class: "alert-kind" }, t("SOS")), el("span", {}, t("A senior pressed SOS. Loading…")));
     }
-    banner.className = "alert" + (sos || state.pendingAlert ? " sos" : " escalated");
+    const namedId = pending ? pending.id : top.id;
+    const kind = sos || pending ? "sos" : "escalated";
+    if (namedId !== banner.dataset.orderId) {
+      // Another alert took the banner: flash it again.
+      banner.classList.remove("sos", "escalated");
+      void banner.offsetWidth;
+    }
+    banner.className = "alert " + kind;
+    banner.dataset.orderId = namedId;
     banner.replaceChildren(...parts.filter(Boolean));
     banner.hidden = false;
     tick();
   }
+  // Sound once for every new alert (a new SOS too after an earlier one was silenced).
   const fresh = rows.filter((r) => !acknowledged.has(r.id) && !sounded.has(r.id));
-  if (fresh.length || (state.pendingAlert && !state.pendingAlert.sounded)) {
-    if (state.pendingAlert) state.pendingAlert.sounded = true;
+  const unsounded = state.pendingAlert && !sounded.has(state.pendingAlert.id) ? state.pendingAlert : null;
+  if (fresh.length || unsounded) {
+    if (unsounded) sounded.add(unsounded.id);
     for (const r of fresh) sounded.add(r.id);
-    siren.play(fresh.some((r) => r.priority === "emergency") || state.pendingAlert ? "sos" : "escalation");
+    siren.play(fresh.some((r) => r.priority === "emergency") || unsounded ? "sos" : "escalation");
   }
 }
 
@@ -544,11 +580,11 @@ function onEvent(type, data) {
   const urgent = (data.priority === "emergency" && (type === "order.place" || type === "order.placed")) || ALERTING_EVENTS.has(type);
   if (urgent && data.priority === "emergency" && !state.byId.has(data.order_id)) {
     // Show the SOS at once; the refresh fills in who and where.
-    state.pendingAlert = { id: data.order_id, sounded: false };
+    state.pendingAlert = { id: data.order_id, at: performance.now() };
     renderAlerts();
   }
   refreshQueue(urgent);
-  refreshMap();
+  refreshMap(urgent); // an SOS goes on the map at once too
   refreshKpis();
   if (data.order_id === state.detailId) reloadDetail();
 }
