@@ -1,7 +1,9 @@
 """The senior's phone page /app on a 390x844 viewport: order from the tiles, follow my orders,
 cancel and rate in the page, SOS by press-and-hold or two taps (a single tap sends nothing),
 and the MIIT aging-friendly numbers measured in every state (text >= 24px with line spacing
->= 1.3, targets >= 60x60 px; the text-size control reaches 40px), axe clean in every state."""
+>= 1.3, targets >= 60x60 px; the text-size control reaches 40px, in Chinese and English, with
+nothing clipped and the page's content always ending above the fixed SOS bar), axe clean in
+every state."""
 
 import asyncio
 import re
@@ -9,27 +11,34 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from httpx import AsyncClient
 from playwright.async_api import Page, expect
 
-from tests.browser import Site, axe, shot
+from tests.browser import OUTPUT, Site, axe, shot
 from tests.factories import NEAR_HOME, World, ready
 
 SENIOR = "13900000001"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-# Every visible text at >= 24px (18pt) with line spacing >= 1.3; every visible control (button,
-# link, field) at least 60x60 px; nothing wider than the phone (no sideways scrolling).
+# Every visible text at >= 24px (18pt) with line spacing >= 1.3 (the SOS bar's text is capped
+# at 32px so the bar stays a fifth of the screen: there the minimum is min(minText, 32)); every
+# visible control (button, link, field) at least 60x60 px; nothing wider than the phone (no
+# sideways scrolling); nothing clipped: no box whose content is wider than the box (scrollWidth
+# > clientWidth) and no line of text reaching outside its block or the screen; scrolled to the
+# bottom, every element of the page ends above the fixed SOS bar (nothing hidden under it).
 # Visible: laid out with a real size (the skip link waiting off-screen and screen-reader-only
 # text are not).
-MEASURE = """(minText) => {
+MEASURE = """async ([minText, barText]) => {
+  // Measured once the page has laid out what just changed (and the bar's room with it).
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
   const visible = (e) => {
     const r = e.getBoundingClientRect();
     return r.width > 1 && r.height > 1 && r.right > 0
       && e.checkVisibility({opacityProperty: true, visibilityProperty: true});
   };
-  const small = [], cramped = [], tiny = [];
+  const small = [], cramped = [], tiny = [], clipped = [], under = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node; (node = walker.nextNode()); ) {
     const e = node.parentElement;
@@ -38,7 +47,20 @@ MEASURE = """(minText) => {
     const size = parseFloat(s.fontSize);
     const line = s.lineHeight === "normal" ? 0 : parseFloat(s.lineHeight);
     const what = `${e.tagName.toLowerCase()}.${e.className}: ${node.textContent.trim().slice(0, 30)}`;
-    if (size < minText) small.push(`${what} (${size}px)`);
+    if (size < (e.closest("#sos-bar") ? barText : minText)) small.push(`${what} (${size}px)`);
+    // Each line of the text inside its block's box and inside the screen.
+    let block = e;
+    while (block.parentElement && ["inline", "contents"].includes(getComputedStyle(block).display)) block = block.parentElement;
+    const box = block.getBoundingClientRect();
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) {
+      if (r.width < 1) continue;
+      if (r.left < Math.max(0, box.left) - 1 || r.right > Math.min(window.innerWidth, box.right) + 1) {
+        clipped.push(`${what}: text ${Math.round(r.left)}..${Math.round(r.right)} outside ${Math.round(box.left)}..${Math.round(box.right)}`);
+        break;
+      }
+    }
     if (line < 1.3 * size - 0.01) cramped.push(`${what} (${s.lineHeight} for ${size}px)`);
   }
   for (const e of document.querySelectorAll("a[href], button, input:not([type=hidden]), textarea, select")) {
@@ -48,17 +70,54 @@ MEASURE = """(minText) => {
       tiny.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(r.width)}x${Math.round(r.height)}`);
     }
   }
+  for (const e of document.body.querySelectorAll("*")) {
+    if (e.closest("svg, script, noscript") || !visible(e)) continue;
+    if (["inline", "contents"].includes(getComputedStyle(e).display)) continue;
+    if (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0) {
+      clipped.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className}: ${e.scrollWidth} in ${e.clientWidth}px`);
+    }
+  }
   const wide = document.documentElement.scrollWidth > window.innerWidth;
-  return {small, cramped, tiny, wide};
+  // Scrolled to the very bottom, nothing of the page may end under the fixed SOS bar.
+  const scrolled = window.scrollY;
+  window.scrollTo(0, document.documentElement.scrollHeight);
+  const bar = document.getElementById("sos-bar").getBoundingClientRect();
+  for (const e of document.querySelectorAll("main *")) {
+    if (e.closest("#sos-bar, svg") || !visible(e)) continue;
+    const r = e.getBoundingClientRect();
+    if (r.bottom > bar.top + 0.5) {
+      under.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} ends at ${Math.round(r.bottom)}, bar at ${Math.round(bar.top)}`);
+    }
+  }
+  window.scrollTo(0, scrolled);
+  return {small, cramped, tiny, wide, clipped: clipped.slice(0, 8), under: under.slice(0, 8)};
 }"""
+
+# The SOS bar at rest (no "Send an SOS?" panel open) takes at most this part of the screen.
+BAR_SHARE = 0.2
 
 
 async def check(page: Page, name: str, *, min_text: int = 24) -> None:
-    """The state as it is now: MIIT sizes measured, no serious axe violation, a screenshot."""
-    measured = await page.evaluate(MEASURE, min_text)
-    assert measured == {"small": [], "cramped": [], "tiny": [], "wide": False}, name
+    """The state as it is now: MIIT sizes measured, nothing clipped or under the SOS bar, the
+    bar at rest a reasonable part of the screen, no serious axe violation, a screenshot."""
+    measured = await page.evaluate(MEASURE, [min_text, min(min_text, 32)])
+    assert measured == {
+        "small": [],
+        "cramped": [],
+        "tiny": [],
+        "wide": False,
+        "clipped": [],
+        "under": [],
+    }, name
+    if await page.locator("#sos-check").is_hidden():
+        share = await page.evaluate(
+            "document.getElementById('sos-bar').getBoundingClientRect().height / innerHeight"
+        )
+        assert share <= BAR_SHARE, (name, share)
     assert await axe(page) == [], name
     await shot(page, f"app-{name}")
+    # And what the phone's screen shows (the fixed SOS bar where she sees it).
+    await page.screenshot(path=str(OUTPUT / "screenshots" / f"app-{name.lower()}-screen.png"))
 
 
 async def open_app(site: Site) -> Page:
@@ -362,3 +421,138 @@ async def test_the_sos_screen_says_who_is_coming_live(site: Site, world: World) 
         await page.click("#sos")
         await expect(page.locator("#screen-sos")).to_be_visible()
         assert len(await orders_of(site, world)) == 1
+
+
+# A tab's words on at most two lines (never one character per line).
+TAB_LINES = """() => [...document.querySelectorAll(".tab")].map((tab) => {
+  const range = document.createRange();
+  range.selectNodeContents(tab.firstChild);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+})"""
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+async def test_every_state_is_readable_at_40px(site: Site, world: World, lang: str) -> None:
+    """At the largest text size (40px) on a 390px phone, in Chinese and in English: every
+    state measured (nothing clipped or overflowing, nothing under the SOS bar, the bar at rest
+    at most a fifth of the screen), the tabs' words whole, the stars wrapping to two rows."""
+    await completed_order(site, world)  # a visit to rate: the five stars
+    await cancel(site, world, await place(site, world, "cleaning"))  # a cancelled order
+    name = f"40px-{lang}"
+    page = await site.open("/app", SENIOR, timezone_id="Asia/Shanghai", lang=lang)
+    await expect(page.locator(".tile").first).to_be_visible()
+    await page.click("#text-size")
+    await page.click("#text-size")
+    await expect(page.locator("#text-size-name")).to_have_text(
+        "特大" if lang == "zh-CN" else "Largest"
+    )
+    await check(page, f"{name}-services", min_text=40)
+    assert max(await page.evaluate(TAB_LINES)) <= 2
+
+    await page.click(".tile[data-code=hospital_escort]")
+    await page.fill("#note", "请先打电话" * 6 + "Doorbell-broken-please-knock-loudly")
+    await check(page, f"{name}-when", min_text=40)
+    await page.click("#to-confirm")
+    await expect(page.locator("#confirm-price")).to_have_text(re.compile(r"^¥\d+\.00$"))
+    await check(page, f"{name}-confirm", min_text=40)
+    await page.click("#place")
+    waiting = page.locator(".order").first
+    await expect(waiting.locator(".waited")).to_be_visible()
+    await expect(waiting.locator(".price")).not_to_contain_text("CN")
+    await check(page, f"{name}-orders", min_text=40)
+    assert max(await page.evaluate(TAB_LINES)) <= 2
+
+    await waiting.locator("button.cancel").click()
+    await check(page, f"{name}-cancel-panel", min_text=40)
+
+    done = page.locator(".order[data-status=completed]")
+    await done.locator(".star-button").first.scroll_into_view_if_needed()
+    tops = {
+        round((await star.bounding_box() or {"y": 0})["y"])
+        for star in await done.locator(".star-button").all()
+    }
+    assert len(tops) == 2  # two rows of stars
+    await done.locator("[data-score='5']").click()
+    await check(page, f"{name}-rate", min_text=40)
+
+    await page.click("#sos")
+    await check(page, f"{name}-sos-check", min_text=40)
+    await page.wait_for_timeout(500)
+    await page.click("#sos-confirm")
+    await expect(page.locator("#screen-sos")).to_be_visible()
+    await expect(page.locator("#sos-waited")).to_be_visible()
+    await check(page, f"{name}-sos-screen", min_text=40)
+
+
+async def test_the_sos_screen_starts_clean_with_call_120_in_view(site: Site, world: World) -> None:
+    """An SOS clears the message of what was done before it; at the standard size the
+    "Call 120" button is in full view above the SOS bar; the room left for the bar follows
+    the bar's height when the text size changes."""
+    await place(site, world)
+    page = await open_app(site)
+    await page.click("#tab-orders")
+    card = page.locator(".order").first
+    await card.locator("button.cancel").click()
+    await card.locator(".cancel-panel").get_by_role("button", name="不需要了").click()
+    await expect(page.locator("#announce")).to_have_text("订单已取消。")
+
+    await page.click("#sos")
+    await page.wait_for_timeout(500)
+    await page.click("#sos-confirm")
+    await expect(page.locator("#screen-sos")).to_be_visible()
+    await expect(page.locator("#announce")).to_be_hidden()
+    await expect(page.locator("#sos-status")).not_to_be_empty()
+    await check(page, "sos-screen-clean")
+    call = await page.locator("#call-120").bounding_box()
+    bar = await page.locator("#sos-bar").bounding_box()
+    assert call is not None
+    assert bar is not None
+    assert call["y"] >= 0, call
+    assert call["y"] + call["height"] <= bar["y"], (call, bar)
+    for _ in range(2):
+        await page.click("#text-size")
+    await check(page, "sos-screen-biggest", min_text=40)
+    await page.click("#sos-label")  # the bar grows with the question; the page's room too
+    await check(page, "sos-screen-biggest-again", min_text=40)
+
+
+async def test_waiting_shows_how_long_and_what_happens_next(site: Site, world: World) -> None:
+    """A waiting order and a waiting SOS say how long since she asked (moving on each minute)
+    and what happens next; her order's note is on her card; prices read ¥25.00."""
+    page = await open_app(site)
+    await page.clock.install()
+    await page.reload()
+    await expect(page.locator(".tile").first).to_be_visible()
+    async with AsyncClient(base_url=site.base) as api:
+        r = await api.post(
+            "/v1/orders",
+            json={"service_code": "meal_delivery", "notes": "放门口就好"},
+            headers=world.senior.auth,
+        )
+        assert r.status_code == 201, r.text
+    await page.click("#tab-orders")
+    card = page.locator(".order:not(.order-sos)")
+    await expect(card.locator(".waited")).to_have_text("刚刚下单。")
+    await expect(card.locator(".next")).to_have_text(
+        re.compile("如果一直没有护理员接单，值班台会为您安排。|值班台正在为您安排护理员")
+    )
+    await expect(card.locator(".note")).to_have_text("您的留言：放门口就好")
+    await expect(card.locator(".price")).to_have_text("价格：¥25.00")
+
+    await page.click("#sos")
+    await page.wait_for_timeout(500)
+    await page.click("#sos-confirm")
+    await expect(page.locator("#sos-waited")).to_have_text("刚刚发出呼救。")
+    await expect(page.locator("#sos-next")).to_have_text(re.compile("值班台"))
+    await page.clock.fast_forward("02:00")
+    await expect(page.locator("#sos-waited")).to_have_text("呼救已经 2 分钟了。")
+    await check(page, "sos-waiting")
+    await page.click("#tab-orders")
+    await expect(card.locator(".waited")).to_have_text("已经等了 2 分钟。")
+    await check(page, "order-waiting")
+
+
+async def test_prices_read_yuan_in_english(site: Site, world: World) -> None:
+    page = await site.open("/app", SENIOR, timezone_id="Asia/Shanghai", lang="en")
+    await expect(page.locator(".tile[data-code=meal_delivery] .tile-price")).to_have_text("¥25.00")
+    await expect(page.locator("#sos-label")).to_have_text("Emergency call")

@@ -2,7 +2,7 @@
 // One screen at a time, no pop-ups: every confirmation is a screen or a panel in the page.
 // Sizes follow the MIIT aging-friendly rules (see app.css); all texts go through t().
 
-import { ApiError, LANG, announce, api, clock, el, idempotencyKey, live, minutesUntil, t, yuan } from "./doorstep.js";
+import { ApiError, LANG, announce, api, clock, el, idempotencyKey, live, minutesUntil, t } from "./doorstep.js";
 import { SERVICE_CODES, serviceName } from "./services.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -20,6 +20,11 @@ const STARS = [t("Very poor"), t("Poor"), t("All right"), t("Good"), t("Excellen
 function rank(code) {
   const index = SERVICE_CODES.indexOf(code);
   return index < 0 ? 99 : index;
+}
+
+/** Money in fen as "¥25.00" in both languages (not the "CN¥" an English locale writes). */
+function yuan(fen) {
+  return new Intl.NumberFormat(LANG, { style: "currency", currency: "CNY", currencyDisplay: "narrowSymbol" }).format(fen / 100);
 }
 
 // ---------------------------------------------------------------- icons (drawn here, no emoji)
@@ -107,6 +112,42 @@ function presetWindows(service, now = new Date()) {
     .filter((w) => w.end - w.start >= need);
 }
 
+/** Whole minutes since an ISO instant (never negative: the phone's clock may run a little behind). */
+function minutesSince(iso, now = Date.now()) {
+  return Math.max(0, Math.floor((now - new Date(iso).getTime()) / 60000));
+}
+
+/** How long she has been waiting for a caregiver, in plain words ("Waiting for 2 minutes"). */
+function waitedText(order) {
+  const minutes = minutesSince(order.created_at);
+  if (order.priority === "emergency") {
+    if (minutes < 1) return t("You called just now.");
+    if (minutes === 1) return t("You called 1 minute ago.");
+    return t("You called {minutes} minutes ago.", { minutes });
+  }
+  if (minutes < 1) return t("You asked just now.");
+  if (minutes === 1) return t("You have been waiting for 1 minute.");
+  return t("You have been waiting for {minutes} minutes.", { minutes });
+}
+
+/** What happens next while no caregiver has taken the order yet (null once one has). */
+function nextText(order) {
+  const sos = order.priority === "emergency";
+  if (order.status === "pending" || order.status === "offered") {
+    return sos
+      ? t("If no caregiver answers quickly, the duty desk will send someone to you.")
+      : t("If no caregiver takes it, the duty desk will arrange one for you.");
+  }
+  if (order.status === "escalated") {
+    return sos
+      ? t("The duty desk is sending someone to you. You do not need to do anything.")
+      : t("The duty desk is arranging a caregiver. You do not need to do anything.");
+  }
+  return null;
+}
+
+const WAITING = new Set(["pending", "offered", "escalated"]);
+
 // ---------------------------------------------------------------- page state
 
 const $ = (id) => document.getElementById(id);
@@ -161,6 +202,8 @@ const TAB_OF = { services: "tab-services", when: "tab-services", confirm: "tab-s
 
 function show(name, { push = true, focus = true } = {}) {
   if ((name === "when" || name === "confirm") && !state.draft) name = "services";
+  // A message about what was just done belongs to the screen it was done on.
+  if (name !== state.screen) announce("");
   state.screen = name;
   for (const screen of document.querySelectorAll(".screen")) screen.hidden = screen.dataset.screen !== name;
   for (const tab of document.querySelectorAll(".tab")) {
@@ -500,6 +543,10 @@ function card(order) {
     el("p", { class: `status status-${status.kind}` }, icon(status.kind, "icon status-icon"), el("span", { class: "status-text" }, status.text)),
     showPerson ? person(caregiver, order.status === "assigned" ? when : "") : null,
     when && !(showPerson && order.status === "assigned") ? el("p", { class: "when" }, when) : null,
+    WAITING.has(order.status) ? el("p", { class: "waited" }, waitedText(order)) : null,
+    WAITING.has(order.status) ? el("p", { class: "next" }, nextText(order)) : null,
+    // Her own note (an SOS carries the system's, not hers).
+    order.notes && order.priority !== "emergency" ? el("p", { class: "note" }, t("Your note: {note}", { note: order.notes })) : null,
     order.price_fen ? el("p", { class: "price" }, t("Price: {price}", { price: yuan(order.price_fen) })) : null,
     ui.error ? el("p", { class: "error", role: "alert" }, ui.error) : null,
     cancelPart(order),
@@ -525,7 +572,7 @@ function renderOrders() {
   const keep = new Set();
   let previous = null;
   for (const order of shown) {
-    const sig = JSON.stringify([order, state.ui.get(order.id) ? { ...state.ui.get(order.id), comment: undefined } : null, timeOf(order)]);
+    const sig = JSON.stringify([order, state.ui.get(order.id) ? { ...state.ui.get(order.id), comment: undefined } : null, timeOf(order), waitedText(order)]);
     let entry = state.cards.get(order.id);
     if (!entry || entry.sig !== sig) {
       const node = card(order);
@@ -614,13 +661,20 @@ function sosNow(order) {
 
 function renderSos() {
   const open = openSos();
-  $("sos-label").textContent = open ? t("SOS sent") : t("Emergency call");
+  $("sos-label").textContent = open ? t("Call sent") : t("Emergency call");
   $("sos-how").textContent = open ? t("See who is coming") : t("Press and hold");
   $("sos").classList.toggle("sent", Boolean(open));
   const order = sosScreenOrder();
   if (!order) return;
   const text = sosNow(order);
   if ($("sos-status").textContent !== text) $("sos-status").textContent = text;
+  const waiting = WAITING.has(order.status);
+  const waited = waiting ? waitedText(order) : "";
+  const next = (waiting && nextText(order)) || "";
+  if ($("sos-waited").textContent !== waited) $("sos-waited").textContent = waited;
+  if ($("sos-next").textContent !== next) $("sos-next").textContent = next;
+  $("sos-waited").hidden = !waited;
+  $("sos-next").hidden = !next;
   const caregiver = caregiverOf(order);
   const box = $("sos-caregiver");
   if (caregiver && ["assigned", "in_progress"].includes(order.status)) {
@@ -768,11 +822,22 @@ function setUpLive() {
       }
     },
   );
-  // Minutes to arrival move on by themselves.
-  setInterval(renderOrders, 30000);
+  // Minutes to arrival and minutes waited move on by themselves.
+  setInterval(renderOrders, 15000);
+}
+
+/** The page's content always ends above the fixed SOS bar, whatever its height (text size,
+ * language, the "Send an SOS?" panel): main's bottom padding follows the bar's real height. */
+function setUpBarRoom() {
+  const bar = $("sos-bar");
+  const fit = () => document.documentElement.style.setProperty("--sos-bar-height", `${Math.ceil(bar.getBoundingClientRect().height)}px`);
+  fit();
+  if (window.ResizeObserver) new ResizeObserver(fit).observe(bar);
+  else window.addEventListener("resize", fit);
 }
 
 async function start() {
+  setUpBarRoom();
   setUpTextSize();
   setUpNavigation();
   setUpSos();
