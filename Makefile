@@ -78,7 +78,7 @@ bench: install
 i18n: install
 	mkdir -p var
 	$(BIN)/pybabel extract -F babel.cfg -k t -k _ --no-location --omit-header --sort-output -o var/messages.pot .
-	$(BIN)/pybabel update -i var/messages.pot -d app/web/locale -l zh_CN --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel update -i var/messages.pot -d app/web/locale -l zh_CN --no-wrap --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
