@@ -1550,7 +1550,7 @@ async def test_someone_elses_object_is_a_404(
         ("GET", "/v1/nowhere"),
         ("POST", "/v1/nowhere"),
         ("GET", "/v2/orders"),
-        ("GET", "/"),
+        ("GET", "/nowhere"),  # "/" is the front door (the pages)
         ("GET", "/v1"),
         ("POST", "/v1/orders/{pending}/explode"),
         ("GET", "/v1/ops/orders/{pending}/history/1"),
