@@ -12,7 +12,8 @@ import asyncio
 import functools
 import os
 import re
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,14 +131,30 @@ async def site(settings: Settings, clean: None, browser: Browser) -> AsyncIterat
     try:
         yield running
     finally:
+        # Each step is bounded: one stuck browser context or connection must not hold the
+        # whole suite (it is said on stderr, with the step's name).
         for context in running.contexts:
-            await context.close()
+            await _bounded("closing a browser context", context.close())
         dispatcher.cancel()
-        await asyncio.gather(dispatcher, return_exceptions=True)
-        await engine.dispose()
+        await _bounded(
+            "stopping the dispatcher", asyncio.gather(dispatcher, return_exceptions=True)
+        )
+        await _bounded("disposing the dispatcher's engine", engine.dispose())
         server.should_exit = True
-        await serving
+        if not await _bounded("stopping uvicorn", asyncio.shield(serving)):
+            server.force_exit = True  # stop waiting for open connections and tasks
+            await _bounded("forcing uvicorn to stop", serving)
     assert running.foreign == [], "a page reached outside the app"
+
+
+async def _bounded(what: str, step: Awaitable[object], seconds: float = 15) -> bool:
+    """Await ``step`` for at most ``seconds``; False (and a line on stderr) if it took longer."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        print(f"page tests: {what} took over {seconds:.0f} s; going on", file=sys.stderr)
+        return False
+    return True
 
 
 async def axe(page: Page) -> list[dict[str, Any]]:
