@@ -261,12 +261,17 @@ export class Detail {
       document.getElementById("assign-reason")?.focus();
       return;
     }
-    const button = document.getElementById("assign-confirm");
+    await this.submit("assign", { caregiver_id: c.caregiver_id, reason, override }, t("Assigned to {name}.", { name: c.name }));
+  }
+
+  // Send the open sub-form (assign or cancel); on success reload the order, else show why.
+  async submit(action, body, done) {
+    const button = document.getElementById(action + "-confirm");
     if (button) button.disabled = true;
     try {
-      await api("POST", "/v1/ops/orders/" + this.id + "/assign", { caregiver_id: c.caregiver_id, reason, override });
+      await api("POST", "/v1/ops/orders/" + this.id + "/" + action, body);
       this.form = null;
-      announce(t("Assigned to {name}.", { name: c.name }));
+      announce(done);
       await this.load();
       this.panel.focus();
       this.onChanged();
@@ -274,7 +279,7 @@ export class Detail {
       if (!this.form) return;
       this.form.error = problemText(err);
       this.render();
-      document.getElementById("assign-reason")?.focus();
+      document.getElementById(action + "-reason")?.focus();
     }
   }
 
@@ -303,21 +308,7 @@ export class Detail {
       document.getElementById("cancel-reason")?.focus();
       return;
     }
-    const button = document.getElementById("cancel-confirm");
-    if (button) button.disabled = true;
-    try {
-      await api("POST", "/v1/ops/orders/" + this.id + "/cancel", { reason });
-      this.form = null;
-      announce(t("The order is cancelled."));
-      await this.load();
-      this.panel.focus();
-      this.onChanged();
-    } catch (err) {
-      if (!this.form) return;
-      this.form.error = problemText(err);
-      this.render();
-      document.getElementById("cancel-reason")?.focus();
-    }
+    await this.submit("cancel", { reason }, t("The order is cancelled."));
   }
 
   // --- the engine's explanation and the history -------------------------------------------
