@@ -56,14 +56,21 @@ AXE := $(TOOLS)/axe-core-4.14.1.min.js
 $(AXE): tests/fetch_axe.py | $(UV)
 	$(PYTHON) -m tests.fetch_axe $@
 
+# The page tests (Chromium, a live server per test) run in a pytest process of their own, after
+# the rest: a fresh heap, so no long garbage-collection pause of the big one stalls their server.
+PAGE_TESTS := $(sort $(wildcard tests/test_page*.py))
+define suite
+	$(if $(PYTEST_ARGS),$(1) $(BIN)/pytest -q $(PYTEST_ARGS),$(1) $(BIN)/pytest -q $(addprefix --ignore=,$(PAGE_TESTS)) && $(1) $(BIN)/pytest -q $(PAGE_TESTS))
+endef
+
 test-sqlite: install $(AXE)
-	DOORSTEP_TEST_DATABASE_URL=sqlite+aiosqlite:///./var/test.db $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(call suite,DOORSTEP_TEST_DATABASE_URL=sqlite+aiosqlite:///./var/test.db)
 
 # The suite rebuilds this database from the migrations; `alembic check` then compares it with
 # the models on PostgreSQL too (partial indexes, EXCLUDE constraint, types).
 test-postgres: install $(AXE)
 	$(BIN)/python -m tests.pg_setup "$(TEST_POSTGRES_URL)"
-	DOORSTEP_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(call suite,DOORSTEP_TEST_DATABASE_URL=$(TEST_POSTGRES_URL))
 	$(BIN)/alembic -x url=$(TEST_POSTGRES_URL) check
 
 test: lint typecheck check-migrations test-sqlite test-postgres
