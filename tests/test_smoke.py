@@ -1,5 +1,10 @@
-from httpx import AsyncClient
+import gc
+import weakref
 
+from httpx import ASGITransport, AsyncClient
+
+from app.config import Settings
+from app.main import create_app
 from tests.factories import NEAR_HOME, World, ready
 
 
@@ -32,3 +37,21 @@ async def test_order_life(client: AsyncClient, world: World) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "completed"
+
+
+async def test_an_app_that_is_done_with_is_freed(settings: Settings) -> None:
+    """Every test, every `serve` reload and every embedding builds apps: none may outlive its use.
+    `FastAPIOffline`'s per-app docs closures once pinned each app in FastAPI's callable cache."""
+    refs = []
+    for _ in range(3):
+        application = create_app(settings)
+        async with (
+            application.router.lifespan_context(application),
+            AsyncClient(transport=ASGITransport(app=application), base_url="http://t") as http,
+        ):
+            assert (await http.get("/docs")).status_code == 200
+            assert (await http.get("/healthz")).status_code == 200
+        refs.append(weakref.ref(application))
+        del application, http
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []
