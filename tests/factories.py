@@ -218,14 +218,16 @@ async def build_world(
 async def resend_shed(client: AsyncClient, responses: list[Response]) -> list[Response]:
     """Responses to many requests sent at once, with each one shed with 503 (nothing saved)
     sent again, as a client does after Retry-After: more requests than the pool has
-    connections, all queued behind one row lock, are shed rather than kept waiting."""
+    connections, all queued behind one row lock, are shed rather than kept waiting
+    (``overloaded``); on a loaded machine SQLite's write lock may also outlast its busy
+    timeout (``busy``)."""
     settled = []
     for r in responses:
         for _ in range(10):
             if r.status_code != 503:
                 break
             assert r.headers["Retry-After"] == "1"
-            assert r.json()["code"] == "overloaded"
+            assert r.json()["code"] in {"overloaded", "busy"}
             r = await client.send(r.request)
         settled.append(r)
     return settled
