@@ -2,6 +2,7 @@
 with the SOS alert, the map, today's KPIs, and working an order with the keyboard alone."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -124,6 +125,11 @@ async def test_an_escalated_order_is_assigned_from_the_candidates_with_the_keybo
     await expect(first_candidate.locator("a[href='tel:13700000001']")).to_have_text("13700000001")
     await expect(first_candidate.locator(".cand-provider")).to_have_text("Anxin Care")
     await expect(detail.locator(".decision.k-escalate")).to_contain_text("转人工")
+    # Why, in the console's language (from the decision's code and counts, not the English).
+    off_duty = re.compile(r"本区 \d+ 位护理员都不在岗。")
+    await expect(detail.locator(".decision.k-escalate .reason")).to_contain_text(off_duty)
+    await expect(detail.locator(".facts")).to_contain_text(off_duty)
+    await expect(detail).not_to_contain_text("on duty")
     assert await axe(page) == []
     await shot(page, "ops-detail-candidates")
 

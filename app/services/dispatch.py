@@ -648,8 +648,12 @@ class Pass:
         """Record the decision and carry it out in one transaction, if the order is still
         pending; False when someone else moved it first (a cancellation, an operator).
         ``code``: an escalation's reason code (``metrics.ESCALATION_REASONS``) for the
-        metrics and the log; ``reason`` is the operator's plain words."""
+        metrics and the log; ``reason`` is the operator's plain words (English). An
+        escalation's explanation carries the code too, so a page can say the reason in its own
+        language from the code and the explanation's figures."""
         escalated = first = None
+        if not chosen:
+            explanation = {**explanation, "code": code}
         try:
             async with self.sessionmaker() as session, session.begin():
                 order = await offer_machine.lock_order(session, order_id)
@@ -794,7 +798,7 @@ class Planner:
                 order.id,
                 "escalate",
                 [],
-                explain(None, [], offers_made=len(before)),
+                explain(None, [], offers_made=len(before), rounds=rounds),
                 reason=f"No caregiver accepted after {rounds} rounds of offers.",
                 code="rounds_exhausted",
             )
@@ -868,7 +872,7 @@ class Planner:
             order.id,
             "escalate",
             [],
-            explain_district(counts, **extra),
+            explain_district(counts, skills=sorted(want.skills), **extra),
             reason=reason,
             code=code,
         )
@@ -963,7 +967,7 @@ class Planner:
                     order.id,
                     "escalate",
                     [],
-                    explain_district(counts, outbid=outbid),
+                    explain_district(counts, outbid=outbid, skills=sorted(want.skills)),
                     reason=reason,
                     code=code,
                 )

@@ -122,7 +122,7 @@ export class Detail {
         : null,
       o.senior.care_notes ? fact(t("Care notes"), o.senior.care_notes) : null,
       o.notes ? fact(t("Order note"), o.notes) : null,
-      o.escalation_reason ? fact(t("Why escalated"), o.escalation_reason) : null,
+      o.escalation_reason ? fact(t("Why escalated"), this.whyEscalated(zone)) : null,
     );
     const parts = [summary, this.actions(), this.decisions(), this.history()];
     this.body.replaceChildren(...parts.filter(Boolean));
@@ -313,6 +313,13 @@ export class Detail {
 
   // --- the engine's explanation and the history -------------------------------------------
 
+  /** The latest escalation's reason in the page's language (the order's English reason when
+   *  an operator escalated it by hand, without a decision). */
+  whyEscalated(zone) {
+    const last = (this.order.decisions || []).filter((d) => d.kind === "escalate").at(-1);
+    return (last && words.escalation(last, zone)) || this.order.escalation_reason;
+  }
+
   decisions() {
     const list = [...(this.order.decisions || [])].reverse();
     const box = el("section", { class: "decisions", "aria-labelledby": "decisions-title" },
@@ -386,7 +393,8 @@ export class Detail {
       item.append(el("p", { class: "sub" }, t("Exclusions by reason"), scope ? " · " + scope : ""),
         counts.length ? el("ul", { class: "excl" }, counts) : el("p", { class: "small" }, t("None excluded.")));
     }
-    if (d.reason) item.append(el("p", { class: "reason" }, t("Reason:"), " ", d.reason));
+    const reason = d.kind === "escalate" ? words.escalation(d, zone) : d.reason;
+    if (reason) item.append(el("p", { class: "reason" }, t("Reason:"), " ", reason));
     return item;
   }
 
@@ -398,7 +406,16 @@ export class Detail {
       el("ol", { class: "timeline" }, rows.map((h) =>
         el("li", {}, el("time", { datetime: h.at }, words.when(h.at, zone)), " ",
           el("strong", {}, words.event(h.event)), " → ", words.status(h.to_status),
-          h.reason ? el("span", { class: "reason" }, " · " + h.reason) : ""))));
+          h.reason ? el("span", { class: "reason" }, " · " + this.historyReason(h, zone)) : ""))));
+  }
+
+  /** A dispatch escalation's reason in the page's language: the decision made at that moment
+   *  says it from its code (an operator's own words stay as written). */
+  historyReason(h, zone) {
+    if (h.event !== "escalate") return h.reason;
+    const at = Date.parse(h.at);
+    const d = (this.order.decisions || []).find((x) => x.kind === "escalate" && Date.parse(x.at) === at);
+    return (d && words.escalation(d, zone)) || h.reason;
   }
 
   // --- keyboard -----------------------------------------------------------------------------

@@ -51,6 +51,50 @@ const RULE = {
 };
 export const rule = (code) => (RULE[code] ? RULE[code]() : code.replaceAll("_", " "));
 
+// Caregivers' skills (the catalogue's required skills; app/seed.py ALL_SKILLS).
+const SKILL = {
+  housekeeping: () => t("housekeeping"),
+  bathing: () => t("bathing"),
+  personal_care: () => t("personal care"),
+  nursing: () => t("nursing"),
+  medication: () => t("medication"),
+  escort: () => t("escort"),
+  rehabilitation: () => t("rehabilitation"),
+  first_aid: () => t("first aid"),
+};
+export const skill = (code) => (SKILL[code] ? SKILL[code]() : code.replaceAll("_", " "));
+
+// Why dispatch escalated, in the page's language, from the decision's code and figures
+// (app/services/dispatch.py writes both; its English `reason` is the fallback for a code this
+// list lacks, and for decisions recorded before the code was kept).
+const ESCALATION = {
+  rounds_exhausted: (x) => t("No caregiver accepted after {n} rounds of offers.", { n: x.rounds ?? "?" }),
+  window_at_risk: (x, zone) => t("The time window is at risk: the visit must start by {time}.", { time: when(x.due, zone) }),
+  engine_error: () => t("Dispatch could not plan this order (an internal error): place it by hand."),
+  outbid: (x) => t("All {n} caregivers who could take it were given other orders.", { n: x.outbid }),
+  busy: (x) => t("All {n} caregivers who could take it are busy with other offers.", { n: x.busy }),
+  all_asked: (x) => t("All {n} caregivers who could take it were asked already.", { n: x.already_asked }),
+  nobody_on_duty: (x) => x.caregivers
+    ? t("None of the district's {n} caregivers is on duty.", { n: x.caregivers })
+    : t("The district has no active caregivers."),
+  no_position: (x) => t("None of the {n} caregivers on duty has reported a position.", { n: onDuty(x) }),
+  skill: (x) => t("None of the {n} caregivers on duty has the skill {skill}.",
+    { n: onDuty(x), skill: (x.skills || []).map(skill).join("、") }),
+};
+const onDuty = (x) => (x.caregivers ?? 0) - (x.excluded?.off_duty ?? 0);
+
+/** An escalation decision's reason in words ("" when it has none). */
+export function escalation(decision, zone) {
+  const x = decision.explanation || {};
+  const say = ESCALATION[x.code];
+  if (say) return say(x, zone);
+  if (x.code && x.excluded_scope === "district") {
+    // One rule or several excluded everyone on duty: the counts by reason follow the sentence.
+    return t("None of the {n} caregivers on duty can take it.", { n: onDuty(x) });
+  }
+  return decision.reason || "";
+}
+
 const PART = {
   travel: () => t("Travel"),
   delay: () => t("Delay"),
