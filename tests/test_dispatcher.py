@@ -365,6 +365,34 @@ class TestOffers:
         assert r.json()["code"] == "offer_withdrawn"
         assert await offers_of(client, world.nurse) == []
 
+    async def test_answering_an_offer_whose_visit_was_released_is_a_conflict(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        """Found by the order-life state machine: a 500 (KeyError) before."""
+        await on_duty(client, world.nurse)
+        await place(client, world)
+        await dispatch(sessionmaker, settings)
+        [offer] = await offers_of(client, world.nurse)
+        r = await client.post(f"/v1/offers/{offer['id']}/accept", headers=world.nurse.auth)
+        assert r.status_code == 200, r.text
+        [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/withdraw", json={"reason": "ill"}, headers=world.nurse.auth
+        )
+        assert r.status_code == 200, r.text
+
+        for answer, body in (("decline", {"reason": "ill"}), ("accept", None)):
+            r = await client.post(
+                f"/v1/offers/{offer['id']}/{answer}", json=body, headers=world.nurse.auth
+            )
+            assert r.status_code == 409, r.text
+            assert r.json()["code"] == "offer_released"
+            assert "released" in r.json()["detail"]
+
     async def test_a_provider_cannot_accept_for_a_caregiver_whose_account_was_closed(
         self,
         client: AsyncClient,

@@ -43,6 +43,7 @@ CLOSED = {
     OfferStatus.declined: "You declined this offer.",
     OfferStatus.expired: "This offer has expired.",
     OfferStatus.withdrawn: "This offer was withdrawn",
+    OfferStatus.released: "You accepted this offer and the visit was released since",
 }
 
 
@@ -175,10 +176,8 @@ async def get_view(
 def _refuse_closed(offer: Offer, now: datetime) -> None:
     if offer.status is not OfferStatus.open:
         detail = CLOSED[offer.status]
-        if offer.status is OfferStatus.withdrawn and offer.reason:
-            detail = f"{detail}: {offer.reason}."
-        elif offer.status is OfferStatus.withdrawn:
-            detail = f"{detail}."
+        if offer.status in (OfferStatus.withdrawn, OfferStatus.released):
+            detail = f"{detail}: {offer.reason}." if offer.reason else f"{detail}."
         raise Conflict(
             detail,
             code=f"offer_{offer.status.value}",
