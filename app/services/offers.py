@@ -43,7 +43,7 @@ CLOSED = {
     OfferStatus.declined: "You declined this offer.",
     OfferStatus.expired: "This offer has expired.",
     OfferStatus.withdrawn: "This offer was withdrawn",
-    OfferStatus.released: "You accepted this offer and the visit was released since",
+    OfferStatus.released: "You accepted this offer; its visit has since been released",
 }
 
 
