@@ -3,6 +3,7 @@ chosen by DOORSTEP_TEST_DATABASE_URL. Each test starts from empty tables (catalo
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,8 +103,8 @@ async def engine(settings: Settings, migrated: None) -> AsyncIterator[AsyncEngin
     await engine.dispose()
 
 
-@pytest.fixture
-async def clean(engine: AsyncEngine) -> None:
+async def wipe(engine: AsyncEngine) -> None:
+    """Empty every table but the catalogue and the migrations' own."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
     async with engine.begin() as conn:
         if IS_POSTGRES:
@@ -113,13 +114,9 @@ async def clean(engine: AsyncEngine) -> None:
                 await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from metadata)
 
 
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine, clean: None) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
-
-
-@pytest.fixture
-async def client(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """A fresh app, started (lifespan) and reached in process through httpx."""
     application = create_app(settings)
     async with (
         application.router.lifespan_context(application),
@@ -128,6 +125,22 @@ async def client(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
         ) as http,
     ):
         http.app = application  # type: ignore[attr-defined]
+        yield http
+
+
+@pytest.fixture
+async def clean(engine: AsyncEngine) -> None:
+    await wipe(engine)
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine, clean: None) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def client(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
+    async with serving(settings) as http:
         yield http
 
 

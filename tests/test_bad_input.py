@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -21,9 +22,10 @@ from typing import Any
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import create_sessionmaker
 from app.models import (
     Account,
     AuditLog,
@@ -42,7 +44,8 @@ from app.models import (
     Visit,
 )
 from app.security import create_access_token
-from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World, ready
+from tests.conftest import serving, wipe
+from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World, build_world, ready
 
 PROBLEM = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
@@ -196,15 +199,6 @@ DROP = object()
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def http(client: AsyncClient) -> AsyncIterator[AsyncClient]:
-    """The test app, but an unhandled error comes back as its 500 response, not as an exception,
-    so a failing test shows the status and the body the client would see."""
-    transport = ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
-    async with AsyncClient(transport=transport, base_url=str(client.base_url)) as h:
-        yield h
-
-
 @dataclass
 class Scene:
     world: World
@@ -237,8 +231,9 @@ class Scene:
         return getattr(self.world, who).auth  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-async def scene(http: AsyncClient, world: World) -> Scene:
+async def build_scene(http: AsyncClient, world: World) -> Scene:
+    """Orders in every state, made through the API."""
+
     async def place(service: str, who: dict[str, str]) -> str:
         r = await http.post("/v1/orders", json={"service_code": service}, headers=who)
         assert r.status_code == 201, r.text
@@ -291,6 +286,97 @@ async def scene(http: AsyncClient, world: World) -> Scene:
         cancelled=cancelled,
         neighbours=neighbours,
     )
+
+
+@dataclass
+class Stage:
+    """What one test works on: the app (an unhandled error comes back as its 500 response, not as
+    an exception, so a failing test shows what the client would see), the database and the scene."""
+
+    http: AsyncClient
+    sessionmaker: Sessionmaker
+    world: World
+    scene: Scene | None  # None: the bare world, no orders yet
+    baseline: dict[str, Any]
+
+
+@asynccontextmanager
+async def staged(
+    engine: AsyncEngine, settings: Settings, *, bare: bool = False
+) -> AsyncIterator[Stage]:
+    await wipe(engine)
+    sessions = create_sessionmaker(engine)
+    async with serving(settings) as client:
+        transport = ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
+        async with AsyncClient(transport=transport, base_url=str(client.base_url)) as http:
+            world = await build_world(sessions, settings, now=datetime.now(UTC))
+            scene = None if bare else await build_scene(http, world)
+            yield Stage(http, sessions, world, scene, await snapshot(sessions))
+
+
+class SharedStage:
+    """One scene for every test that only reads or is refused (nearly all of them): building it
+    is most of a test's cost. A test that changes the database is marked ``fresh`` and gets a
+    scene of its own; one that changes the shared scene unmarked fails in its teardown."""
+
+    def __init__(self) -> None:
+        self.stack: AsyncExitStack | None = None
+        self.stage: Stage | None = None
+
+    async def get(self, engine: AsyncEngine, settings: Settings) -> Stage:
+        if self.stage is None:
+            self.stack = AsyncExitStack()
+            self.stage = await self.stack.enter_async_context(staged(engine, settings))
+        return self.stage
+
+    async def drop(self) -> None:
+        if self.stack is not None:
+            await self.stack.aclose()
+        self.stack, self.stage = None, None
+
+
+@pytest.fixture(scope="module")
+async def shared(engine: AsyncEngine, settings: Settings) -> AsyncIterator[SharedStage]:
+    holder = SharedStage()
+    yield holder
+    await holder.drop()
+
+
+@pytest.fixture
+async def stage(
+    request: pytest.FixtureRequest, shared: SharedStage, engine: AsyncEngine, settings: Settings
+) -> AsyncIterator[Stage]:
+    if marker := request.node.get_closest_marker("fresh"):
+        await shared.drop()
+        async with staged(engine, settings, bare="bare" in marker.args) as own:
+            yield own
+        return
+    mine = await shared.get(engine, settings)
+    yield mine
+    if await snapshot(mine.sessionmaker) != mine.baseline:
+        await shared.drop()
+        pytest.fail("this test changed the shared scene: mark it @pytest.mark.fresh")
+
+
+@pytest.fixture
+def http(stage: Stage) -> AsyncClient:
+    return stage.http
+
+
+@pytest.fixture
+def sessionmaker(stage: Stage) -> Sessionmaker:
+    return stage.sessionmaker
+
+
+@pytest.fixture
+def scene(stage: Stage) -> Scene:
+    assert stage.scene is not None, "a test marked fresh('bare') has no scene"
+    return stage.scene
+
+
+@pytest.fixture
+def world(stage: Stage) -> World:
+    return stage.world
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,6 +577,7 @@ async def refused_body(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.fresh
 @pytest.mark.parametrize("name", list(BODIES))
 async def test_the_valid_example_of_each_body_gets_past_validation(
     http: AsyncClient, scene: Scene, name: str
@@ -875,6 +962,7 @@ async def test_a_non_finite_coordinate_sent_as_a_raw_json_literal_is_a_422(
     )
 
 
+@pytest.mark.fresh
 async def test_the_edges_of_the_globe_are_valid_positions(http: AsyncClient, scene: Scene) -> None:
     for lat, lon in [(90, 180), (-90, -180), (0, 0)]:
         r = await send(http, scene, "position", {"lat": lat, "lon": lon})
@@ -1208,6 +1296,7 @@ UNSTORABLE = [
 ]
 
 
+@pytest.mark.fresh
 @pytest.mark.parametrize(
     ("name", "field"),
     [
@@ -1801,6 +1890,7 @@ async def test_rating_an_order_that_is_not_completed_is_a_409(
     )
 
 
+@pytest.mark.fresh
 async def test_rating_twice_is_a_409_and_the_first_rating_stands(
     http: AsyncClient, sessionmaker: Sessionmaker, scene: Scene
 ) -> None:
@@ -1851,6 +1941,7 @@ async def test_cancelling_a_finished_order_is_a_409_illegal_transition(
     assert body["order_status"] == status
 
 
+@pytest.mark.fresh
 async def test_cancelling_twice_keeps_the_first_reason(
     http: AsyncClient, sessionmaker: Sessionmaker, scene: Scene
 ) -> None:
@@ -1905,6 +1996,7 @@ async def test_a_bad_assignment_is_refused_and_nothing_is_booked(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.fresh("bare")
 async def test_same_key_and_body_replays_the_first_order(
     http: AsyncClient, sessionmaker: Sessionmaker, world: World
 ) -> None:
@@ -1932,6 +2024,7 @@ async def test_same_key_and_body_replays_the_first_order(
     assert after_first["counts"]["idempotency_key"] == 1
 
 
+@pytest.mark.fresh("bare")
 async def test_same_key_with_a_different_body_is_a_422_and_nothing_is_created(
     http: AsyncClient, sessionmaker: Sessionmaker, world: World
 ) -> None:
@@ -1970,6 +2063,7 @@ async def test_a_bad_idempotency_key_is_a_422_and_nothing_is_created(
     )
 
 
+@pytest.mark.fresh("bare")
 async def test_a_key_of_255_characters_is_accepted(
     http: AsyncClient, sessionmaker: Sessionmaker, world: World
 ) -> None:
@@ -1981,6 +2075,7 @@ async def test_a_key_of_255_characters_is_accepted(
     assert await count(sessionmaker, Order) == 1
 
 
+@pytest.mark.fresh("bare")
 async def test_keys_belong_to_the_account_that_used_them(
     http: AsyncClient, sessionmaker: Sessionmaker, world: World
 ) -> None:
@@ -2007,6 +2102,7 @@ async def test_keys_belong_to_the_account_that_used_them(
     assert owners == {world.senior.id, world.neighbour.id, world.far_senior.id}
 
 
+@pytest.mark.fresh("bare")
 async def test_a_refused_request_does_not_use_up_its_key(
     http: AsyncClient, sessionmaker: Sessionmaker, world: World
 ) -> None:
@@ -2071,6 +2167,7 @@ async def test_registering_a_caregiver_with_a_taken_phone_is_a_409(
     )
 
 
+@pytest.mark.fresh
 async def test_registering_the_same_senior_twice_creates_one(
     http: AsyncClient, sessionmaker: Sessionmaker, scene: Scene
 ) -> None:
@@ -2152,6 +2249,7 @@ async def test_a_caregiver_both_preferred_and_blocked_is_a_422(
     )
 
 
+@pytest.mark.fresh
 @pytest.mark.parametrize("field", ["preferred_caregivers", "blocked_caregivers"])
 async def test_a_caregiver_listed_twice_is_not_a_phone_number_conflict(
     http: AsyncClient, sessionmaker: Sessionmaker, scene: Scene, field: str
