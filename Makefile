@@ -56,22 +56,27 @@ AXE := $(TOOLS)/axe-core-4.14.1.min.js
 $(AXE): tests/fetch_axe.py | $(UV)
 	$(PYTHON) -m tests.fetch_axe $@
 
-# The page tests (Chromium, a live server per test) run in a pytest process of their own, after
-# the rest: a fresh heap, so no long garbage-collection pause of the big one stalls their server.
+# The suite runs on TEST_WORKERS processes (pytest-xdist; each has a database of its own, see
+# tests/conftest.py). The page tests (Chromium, a live server per test) run after it in one
+# pytest process of their own: a fresh heap, and no second worker stealing their server's CPU.
+# They run on SQLite, the database `make run` serves them from; the journeys run on PostgreSQL
+# too. PYTEST_ARGS runs just those arguments, in one process.
+TEST_WORKERS ?= 2
 PAGE_TESTS := $(sort $(wildcard tests/test_page*.py))
 define suite
-	$(if $(PYTEST_ARGS),$(1) $(BIN)/pytest -q $(PYTEST_ARGS),$(1) $(BIN)/pytest -q $(addprefix --ignore=,$(PAGE_TESTS)) && $(1) $(BIN)/pytest -q $(PAGE_TESTS))
+	$(if $(PYTEST_ARGS),$(1) $(BIN)/pytest -q $(PYTEST_ARGS),$(1) $(BIN)/pytest -q -n $(TEST_WORKERS) $(addprefix --ignore=,$(PAGE_TESTS)) && $(1) $(BIN)/pytest -q -p no:xdist $(2))
 endef
 
 test-sqlite: install $(AXE)
-	$(call suite,DOORSTEP_TEST_DATABASE_URL=sqlite+aiosqlite:///./var/test.db)
+	$(call suite,DOORSTEP_TEST_DATABASE_URL=sqlite+aiosqlite:///./var/test.db,$(PAGE_TESTS))
 
-# The suite rebuilds this database from the migrations; `alembic check` then compares it with
-# the models on PostgreSQL too (partial indexes, EXCLUDE constraint, types).
+# `alembic check` compares a database built by the migrations with the models on PostgreSQL too
+# (partial indexes, EXCLUDE constraint, types); the suite's workers build their own.
 test-postgres: install $(AXE)
-	$(BIN)/python -m tests.pg_setup "$(TEST_POSTGRES_URL)"
-	$(call suite,DOORSTEP_TEST_DATABASE_URL=$(TEST_POSTGRES_URL))
+	$(BIN)/python -m tests.pg_setup --fresh "$(TEST_POSTGRES_URL)"
+	DOORSTEP_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/doorstep migrate
 	$(BIN)/alembic -x url=$(TEST_POSTGRES_URL) check
+	$(call suite,DOORSTEP_TEST_DATABASE_URL=$(TEST_POSTGRES_URL),tests/test_page_journeys.py)
 
 test: lint typecheck check-migrations test-sqlite test-postgres
 

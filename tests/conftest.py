@@ -11,19 +11,35 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import app.security
 from app.config import Settings
-from app.db import Base, create_engine, create_sessionmaker
+from app.db import Base, create_engine, create_sessionmaker, ensure_database
 from app.dispatch.index import freeze, warm_up
 from app.main import create_app
 from tests.factories import World, build_world
 
 pytest_plugins = ["tests.browser"]
 
-DATABASE_URL = os.environ.get("DOORSTEP_TEST_DATABASE_URL", "sqlite+aiosqlite:///./var/test.db")
+
+def _per_worker(url: str, worker: str) -> str:
+    """Each pytest-xdist worker (``gw0``, ``gw1``, …) has a database of its own: ``test.db`` ->
+    ``test-gw0.db``; PostgreSQL ``doorstep_test`` -> ``doorstep_test_gw0`` (created when missing)."""
+    if not worker:
+        return url
+    if url.startswith("sqlite"):
+        stem, dot, ext = url.rpartition(".")
+        return f"{stem}-{worker}.{ext}" if dot and "/" not in ext else f"{url}-{worker}"
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+DATABASE_URL = _per_worker(
+    os.environ.get("DOORSTEP_TEST_DATABASE_URL", "sqlite+aiosqlite:///./var/test.db"),
+    os.environ.get("PYTEST_XDIST_WORKER", ""),
+)
 IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 KEEP = {"service", "alembic_version"}
 
@@ -87,6 +103,7 @@ def migrated(settings: Settings) -> None:
         await engine.dispose()
 
     if IS_POSTGRES:
+        asyncio.run(ensure_database(DATABASE_URL))
         asyncio.run(reset())
     else:
         path = Path(DATABASE_URL.split("///", 1)[1])
