@@ -7,16 +7,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.deps import Principal
 from app.dispatch.geo import haversine_m
+from app.errors import Conflict
 from app.models import Role
 from app.security import create_access_token
 from app.services import accounts
-from tests.factories import HOME, Person, World, at, caregiver_in, ready, senior_in
+from app.services.fleet import OVERRUN_HOLD
+from app.services.visits import _refuse_clash
+from tests.factories import HOME, NEAR_HOME, Person, World, at, caregiver_in, ready, senior_in
 
 XIAN = ZoneInfo("Asia/Shanghai")
 # 10.1 km east of HOME: about 54 minutes by the engine's travel model (x1.35 at 4.2 m/s).
@@ -433,3 +437,63 @@ class TestAccept:
         assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
         refused = next(r for r in answers if r.status_code == 409)
         assert refused.json()["code"] == "no_time_to_travel"
+
+
+class TestOverrun:
+    async def test_a_caregiver_still_in_a_visit_past_its_end_is_not_planned_to_leave_now(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        """Her bath ran over: nobody knows when she will leave, so she is held for
+        ``OVERRUN_HOLD`` more; an ASAP order booked on her starts after that, not in a minute
+        (the senior would be told a caregiver is 'about 1 minute' away while she is still busy)."""
+        await ready(client, world.nurse)
+        first = await order_of(client, world.senior, service_code="companionship")
+        assert (await assign(client, world, first["id"], world.nurse.id)).status_code == 200
+        [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 200, r.text
+        late = datetime.fromisoformat(r.json()["ends_at"]) + timedelta(minutes=5)
+        at(client, late)
+        await ready(client, world.nurse)  # her phone still reports, from the senior's home
+
+        second = await order_of(client, world.neighbour, service_code="companionship")
+        r = await assign(client, world, second["id"], world.nurse.id)
+
+        assert r.status_code == 200, r.text
+        visits = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+        start = next(
+            datetime.fromisoformat(v["starts_at"]) for v in visits if v["order_id"] == second["id"]
+        )
+        assert start >= late + OVERRUN_HOLD
+
+    async def test_no_booking_may_start_within_the_hold_of_an_overrunning_visit(
+        self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The database-side guard (the last word on SQLite) agrees with the engine."""
+        await ready(client, world.nurse)
+        first = await order_of(client, world.senior, service_code="companionship")
+        assert (await assign(client, world, first["id"], world.nurse.id)).status_code == 200
+        [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+        r = await client.post(
+            f"/v1/visits/{visit['id']}/check-in",
+            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+            headers=world.nurse.auth,
+        )
+        assert r.status_code == 200, r.text
+        now = datetime.fromisoformat(r.json()["ends_at"]) + timedelta(minutes=5)
+        async with sessionmaker() as session:
+            with pytest.raises(Conflict):
+                await _refuse_clash(
+                    session, world.nurse.id, now + timedelta(minutes=3), now + OVERRUN_HOLD, now=now
+                )
+            await _refuse_clash(
+                session,
+                world.nurse.id,
+                now + OVERRUN_HOLD,
+                now + OVERRUN_HOLD + timedelta(hours=1),
+                now=now,
+            )

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.factories import FAR, HOME, NEAR_HOME, World, ready
+from tests.factories import FAR, HOME, NEAR_HOME, World
 from tests.test_orders import assign, booked, check_in, place
 
 
@@ -194,22 +194,6 @@ class TestOneVisitAtATime:
         _at(client, now + timedelta(minutes=45))
         r = await client.post(
             f"/v1/visits/{by_order[second['id']]}/check-in", json=near, headers=world.nurse.auth
-        )
-        assert r.status_code == 409
-        assert r.json()["code"] == "caregiver_busy"
-
-    async def test_an_overrunning_visit_still_occupies_the_caregiver(
-        self, client: AsyncClient, world: World
-    ) -> None:
-        _, visit = await booked(client, world)  # 60 minutes
-        await check_in(client, world, visit)
-        _at(client, datetime.now(UTC) + timedelta(minutes=90))  # still at the first home
-        await ready(client, world.nurse, at=HOME)  # her phone: still at the first home
-        second = await place(client, world.neighbour.auth, service_code="companionship")
-        r = await client.post(
-            f"/v1/ops/orders/{second['id']}/assign",
-            json={"caregiver_id": str(world.nurse.id)},
-            headers=world.operator_a.auth,
         )
         assert r.status_code == 409
         assert r.json()["code"] == "caregiver_busy"

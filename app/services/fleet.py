@@ -43,6 +43,21 @@ from app.models import (
 
 # Bookings and shifts further ahead than this do not matter to what is dispatched now.
 HORIZON = timedelta(days=3)
+# A visit in progress past its booked end (she has not checked out) holds its caregiver this much
+# longer from now: when she will leave is unknown, and a plan that sends her on at once would
+# promise the next senior an arrival that cannot happen. The engine's bookings and the booking
+# guard (``visits._refuse_clash``) use the same figure.
+OVERRUN_HOLD = timedelta(minutes=15)
+
+
+def held_until(ends_at: datetime, *, in_progress: bool, now: datetime) -> datetime:
+    """When a visit stops occupying its caregiver: its booked end, or for an open visit that has
+    run past it, ``now + OVERRUN_HOLD`` (UTC)."""
+    if in_progress and ends_at <= now:
+        return now + OVERRUN_HOLD
+    return ends_at
+
+
 # Where a caregiver is whose position is unknown: never fresh (an ASAP order's rule), so the
 # place given is only a stand-in the caller chooses (``Roster.unlocated`` names them).
 NEVER = -math.inf
@@ -150,9 +165,7 @@ async def caregivers(
         .order_by(Visit.starts_at)
     )
     for cid, status, starts, ends, lat, lon in booked:
-        end = epoch(ends)
-        if status is VisitStatus.in_progress:
-            end = max(end, epoch(now))  # an open visit holds the caregiver until check-out
+        end = epoch(held_until(ends, in_progress=status is VisitStatus.in_progress, now=now))
         if end <= epoch(now) - DAY_S:
             continue
         bookings[cid].append(model.Booking(epoch(starts), end, lat, lon))

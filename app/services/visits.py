@@ -32,7 +32,7 @@ from app.models import (
     VisitStatus,
 )
 from app.schemas.visits import SeniorContact, VisitOut
-from app.services import audit, offer_machine, orders, rules
+from app.services import audit, fleet, offer_machine, orders, rules
 from app.services.accounts import in_district
 from app.services.order_machine import Event, can, transition
 
@@ -119,12 +119,18 @@ async def _refuse_clash(
     """409 if the caregiver is booked in [start, end).
 
     A visit in progress occupies the caregiver until check-out even when it runs past its
-    booked end, so nothing can start now while one is open. On SQLite this query is what keeps
-    invariant 2 (writers are serialised); on PostgreSQL the EXCLUDE constraint backs it up.
+    booked end, so nothing can start now while one is open, and once it has run past its end
+    nothing may start within ``fleet.OVERRUN_HOLD`` of now (the engine plans with the same
+    hold). On SQLite this query is what keeps invariant 2 (writers are serialised); on
+    PostgreSQL the EXCLUDE constraint backs it up.
     """
     overlapping = Visit.ends_at > start
     if start <= now:
         overlapping = overlapping | (Visit.status == VisitStatus.in_progress)
+    elif start < now + fleet.OVERRUN_HOLD:
+        overlapping = overlapping | (
+            (Visit.status == VisitStatus.in_progress) & (Visit.ends_at <= now)
+        )
     stmt = select(Visit.id).where(
         Visit.caregiver_id == caregiver_id,
         Visit.status.in_(ACTIVE_VISIT_STATUSES),
