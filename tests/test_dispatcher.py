@@ -532,6 +532,40 @@ class TestPasses:
         best = decisions[0].explanation["candidates"][0]
         assert datetime.fromisoformat(best["starts_at"]) >= offer.created_at
 
+    async def test_an_sos_is_offered_even_when_every_plan_goes_stale(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A machine so loaded that every write comes 28 s after its plan: the second look's
+        plan is written anyway (before, each pass planned twice and offered nothing, so an SOS
+        waited for ever)."""
+        await on_duty(client, world.nurse)
+        r = await client.post("/v1/sos", headers=world.senior.auth)
+        assert r.status_code == 201, r.text
+        now = [datetime.now(UTC)]
+        write = Pass.send_offers
+
+        async def stalled(self: Pass) -> None:
+            if self.queued:
+                now[0] += timedelta(seconds=28)
+            await write(self)
+
+        monkeypatch.setattr(Pass, "send_offers", stalled)
+        tally = await run_once(sessionmaker, settings, lambda: now[0])
+
+        assert (tally.replanned, tally.offered) == (1, 1)
+        async with sessionmaker() as session:
+            offer = await session.scalar(
+                select(Offer).where(Offer.order_id == uuid.UUID(r.json()["id"]))
+            )
+        assert offer is not None
+        assert offer.caregiver_id == world.nurse.id
+        assert offer.starts_at >= offer.created_at
+
     async def test_no_offer_from_a_stale_snapshot_later_in_the_same_page(
         self,
         client: AsyncClient,

@@ -332,8 +332,9 @@ class TestOneSosOfferAtATime:
 
 
 async def open_offer(http: AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
-    """The caregiver's open offer, once the dispatcher has made it."""
-    for _ in range(100):
+    """The caregiver's open offer, once the dispatcher has made it (waits up to 30 s: a
+    loaded machine is slow, not wrong)."""
+    for _ in range(300):
         r = await http.get("/v1/offers?status=open", headers=auth)
         assert r.status_code == 200, r.text
         if r.json()["items"]:

@@ -519,7 +519,7 @@ class Pass:
 
     async def _replan(self) -> None:
         """Plan again, from a fresh snapshot, the orders whose plan went stale before it was
-        written (once: if that goes stale too, the next pass takes them; they stay pending)."""
+        written (once: that plan is written even if it goes stale too, see ``_fresh``)."""
         ids, self.stale = self.stale, []
         if self._replanning:
             self.tally.waiting += len(ids)
@@ -606,11 +606,19 @@ class Pass:
         plan's age if it would otherwise be in the past (the engine's earliest start counts
         from its ``now``: the same plan a moment later starts that much later). The rest are
         set aside to be planned again (``_replan``): a caregiver's position, an offer or a
-        booking may have changed meanwhile."""
+        booking may have changed meanwhile. A plan made by that second look is written
+        whatever its age: on a machine too slow to write any plan within ``plan_max_age_s``,
+        an offer from a plan a few seconds old beats no offer at all (an SOS would wait for
+        ever); the offer's write still locks and re-checks the caregiver."""
         fresh = []
         for q in batch:
             age = (self.now - q.planned_at).total_seconds()
-            if age > self.settings.plan_max_age_s:
+            if age > self.settings.plan_max_age_s and self._replanning:
+                log.warning(
+                    "the second plan went stale too; writing it anyway",
+                    extra={"order_id": str(q.order_id), "age_s": round(age, 2)},
+                )
+            elif age > self.settings.plan_max_age_s:
                 self.stale.append(q.order_id)
                 self.tally.replanned += 1
                 log.warning(
