@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -480,7 +481,7 @@ def warm_starts(db: Database, runs: int) -> tuple[list[WarmStart], CacheCheck]:
     results = []
     for i in range(runs):
         progress(f"warm start {i + 1}/{runs} on {db.label}")
-        prepare_s = reset(db) + run_command(["seed-demo"], env)
+        prepare_s = reset(db) + run_command(["seed-demo", "--demo"], env)
         w = asyncio.run(_warm_start_once(db.url, env, prepare_s))
         progress(
             f"  ready {w.ready_s:.2f} s, SOS to first offer "
@@ -512,7 +513,8 @@ class Crowd:
     populate_s: float
 
 
-JWT_SECRET = "doorstep-bench-dispatcher-secret-0123456789abcdef"  # noqa: S105 (a bench's own)
+# The bench's services sign with a key of their own, made at random per run (no constant key).
+JWT_SECRET = secrets.token_urlsafe(48)
 
 
 async def populate(url: str, n_orders: int, n_caregivers: int) -> Crowd:
