@@ -287,8 +287,13 @@ async def wait_ready(
     raise RuntimeError(f"{child.name} not ready within {within_s:.0f} s: {child.tail()}")
 
 
+# The bench's services sign with a key of their own, made at random per run (no constant key).
+JWT_SECRET = secrets.token_urlsafe(48)
+
+
 def service_env(url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DOORSTEP_DATABASE_URL": url, **extra}
+    """The environment of the bench's ``doorstep`` commands: its database and its own key."""
+    return {**os.environ, "DOORSTEP_DATABASE_URL": url, "DOORSTEP_JWT_SECRET": JWT_SECRET, **extra}
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -511,10 +516,6 @@ class Crowd:
     operator: str  # token
     readers: list[tuple[str, uuid.UUID]]  # (a senior's token, that senior's pending order)
     populate_s: float
-
-
-# The bench's services sign with a key of their own, made at random per run (no constant key).
-JWT_SECRET = secrets.token_urlsafe(48)
 
 
 async def populate(url: str, n_orders: int, n_caregivers: int) -> Crowd:
