@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Doorstep API: `docker build -t doorstep .` then
-# `docker run -p 8000:8000 -v doorstep-data:/data doorstep` (SQLite in the volume), or pass
-# -e DOORSTEP_DATABASE_URL=postgresql+asyncpg://... (and -e DOORSTEP_ENV=prod -e DOORSTEP_JWT_SECRET=...).
+# `docker run -p 8000:8000 -v doorstep-data:/data -e DOORSTEP_JWT_SECRET=... doorstep` (SQLite in
+# the volume), or pass -e DOORSTEP_DATABASE_URL=postgresql+asyncpg://... too. The image has no
+# signing key: without DOORSTEP_JWT_SECRET (>= 32 random characters) it refuses to start.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -33,10 +33,13 @@ install: $(VENV)/.installed
 migrate: install
 	$(BIN)/doorstep migrate
 
+# A local demo: a random signing key made once (var/secrets.env, outside git), the demo district
+# loaded on purpose (--demo), plain-HTTP cookies (DOORSTEP_ENV=dev unless set).
 run: install
+	$(BIN)/doorstep init-secrets
 	$(BIN)/doorstep migrate
-	$(BIN)/doorstep seed-demo --if-empty
-	$(BIN)/doorstep run --demo --host $(HOST) --port $(PORT)
+	$(BIN)/doorstep seed-demo --demo --if-empty
+	DOORSTEP_ENV=$${DOORSTEP_ENV:-dev} $(BIN)/doorstep run --demo --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check app tests migrations

@@ -1,5 +1,5 @@
-"""The ``doorstep`` command: run, serve, dispatcher, warm-up, migrate, seed-demo, create-admin,
-bench."""
+"""The ``doorstep`` command: run, serve, dispatcher, warm-up, migrate, init-secrets, seed-demo,
+create-admin, bench."""
 
 import argparse
 import asyncio
@@ -35,6 +35,18 @@ def _metrics_dir(*, shared: bool) -> None:
         from app.metrics import prepare_multiprocess_dir
 
         prepare_multiprocess_dir(path)
+
+
+def _signing_key_or_exit(secrets_file: str) -> None:
+    """Read the local secrets file (if any) into the environment, then refuse to go on without
+    a signing key: the API has no built-in one."""
+    from app import localsecrets
+    from app.config import NO_JWT_SECRET
+
+    localsecrets.load(Path(secrets_file))
+    get_settings.cache_clear()
+    if get_settings().jwt_secret is None:
+        sys.exit(f"doorstep: {NO_JWT_SECRET}")
 
 
 def serve(host: str, port: int, workers: int) -> None:
@@ -85,19 +97,30 @@ def warm_up(everything: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from app import localsecrets
+
+    secrets_help = "the local secrets file (default DOORSTEP_SECRETS_FILE or var/secrets.env)"
     parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="serve the API with uvicorn")
     p_serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    p_serve.add_argument(
+        "--secrets-file", default=str(localsecrets.default_path()), help=secrets_help
+    )
     p_run = sub.add_parser(
         "run", help="the embedded default: a dispatcher and the API, supervised (make run)"
     )
     p_run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p_run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p_run.add_argument(
-        "--demo", action="store_true", help="keep the demo district's crews current (make run)"
+        "--demo",
+        action="store_true",
+        help="keep the demo district's crews current (make run; or DOORSTEP_DEMO=1)",
+    )
+    p_run.add_argument(
+        "--secrets-file", default=str(localsecrets.default_path()), help=secrets_help
     )
     p_disp = sub.add_parser(
         "dispatcher", help="dispatch districts (PostgreSQL: any number, shared by districts)"
@@ -113,9 +136,22 @@ def main(argv: list[str] | None = None) -> None:
     p_warm.add_argument("--all", action="store_true", help="also the day planner's (bench)")
     p_migrate = sub.add_parser("migrate", help="apply database migrations")
     p_migrate.add_argument("revision", nargs="?", default="head")
-    p_seed = sub.add_parser("seed-demo", help="load the demo district (Xi'an, Lianhu)")
+    p_secrets = sub.add_parser(
+        "init-secrets",
+        help="create a random local signing key once (make run), or say which one is used",
+    )
+    p_secrets.add_argument("--file", default=str(localsecrets.default_path()), help=secrets_help)
+    p_seed = sub.add_parser(
+        "seed-demo",
+        help="load the demo district (Xi'an, Lianhu) with its published log-ins: needs --demo",
+    )
     p_seed.add_argument(
         "--if-empty", action="store_true", help="do nothing if accounts already exist"
+    )
+    p_seed.add_argument(
+        "--demo",
+        action="store_true",
+        help="yes, load demo data (or DOORSTEP_DEMO=1); refused without",
     )
     p_bench = sub.add_parser(
         "bench", help="measure the dispatch engine and the live service, write BENCHMARKS.md"
@@ -137,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     p_admin.add_argument("--name", default="Platform administrator")
     args = parser.parse_args(argv)
 
+    if args.command in ("serve", "run"):
+        _signing_key_or_exit(args.secrets_file)
     if args.command not in ("serve", "dispatcher"):  # those configure it through uvicorn
         from app.logs import configure_logging
 
@@ -145,7 +183,9 @@ def main(argv: list[str] | None = None) -> None:
         from app.supervisor import run
 
         _metrics_dir(shared=True)  # the dispatcher's figures appear in the API's /metrics
-        run(args.host, args.port, demo=args.demo)
+        run(args.host, args.port, demo=args.demo or get_settings().demo)
+    elif args.command == "init-secrets":
+        print(localsecrets.init(Path(args.file)))
     elif args.command == "dispatcher":
         codes = (
             [c.strip() for c in args.districts.split(",") if c.strip()] if args.districts else None
@@ -169,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
         from app.errors import AppError
         from app.seed import seed_demo
 
+        if not (args.demo or get_settings().demo):
+            sys.exit(
+                "seed-demo: refusing to load demo data (made-up people, log-ins with a published "
+                "password) without --demo or DOORSTEP_DEMO=1"
+            )
         try:
             print(asyncio.run(seed_demo(get_settings(), if_empty=args.if_empty)))
         except AppError as exc:

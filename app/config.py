@@ -1,13 +1,33 @@
 """One settings object, read from the environment with the ``DOORSTEP_`` prefix."""
 
+import hashlib
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_JWT_SECRET = "doorstep-dev-secret-change-me-in-production-0000"  # noqa: S105
+# There is no built-in signing key: every process that signs or verifies tokens is given one
+# (`doorstep init-secrets` makes a local one for `make run`). Keys that were ever published
+# (the SHA-256 of the one older versions shipped) are refused even when configured on purpose.
+JWT_SECRET_MIN_LENGTH = 32
+_PUBLISHED_KEYS_SHA256 = frozenset(
+    {"a64eed8648ef4b21bc11eed177d59805ef08fa42c4471f0e70449c172aae15d9"}
+)
+NO_JWT_SECRET = (
+    "DOORSTEP_JWT_SECRET is not set: Doorstep has no built-in signing key. Set it to a random "
+    f'string of at least {JWT_SECRET_MIN_LENGTH} characters (e.g. `python3 -c "import secrets; '
+    'print(secrets.token_urlsafe(48))"`), or run `doorstep init-secrets` to keep a local one '
+    "in var/secrets.env (what `make run` does)."
+)
+
+
+class MissingSecret(RuntimeError):
+    """The API was asked to start (or to sign a token) without ``DOORSTEP_JWT_SECRET``."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_JWT_SECRET)
 
 
 class Environment(StrEnum):
@@ -21,7 +41,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DOORSTEP_", env_file=".env", extra="ignore")
 
-    env: Environment = Environment.dev
+    # Production behaviour unless a deployment says otherwise (`make run` says dev).
+    env: Environment = Environment.prod
+    # Demo data (the published log-ins of `seed-demo`) is loaded only when this is set (or
+    # `--demo` is given): never by accident.
+    demo: bool = False
     database_url: str = "sqlite+aiosqlite:///./var/doorstep.db"
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
@@ -38,7 +62,11 @@ class Settings(BaseSettings):
     # that only the monitoring network reaches).
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
-    jwt_secret: str = DEV_JWT_SECRET
+    # The key that signs new access tokens; none by default (the API refuses to start without).
+    jwt_secret: str | None = None
+    # Keys that signed tokens still in use (comma-separated): accepted for verification only,
+    # until the longest token lifetime has passed since the rotation.
+    jwt_previous_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jwt_algorithm: str = "HS256"
     jwt_audience: str = "doorstep"
     jwt_issuer: str = "doorstep"
@@ -104,15 +132,38 @@ class Settings(BaseSettings):
     def _format_lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("jwt_previous_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Self:
-        if self.env is Environment.prod and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError(
-                "DOORSTEP_JWT_SECRET must be set outside env=dev/test (refusing the default secret)"
-            )
-        if self.env is Environment.prod and len(self.jwt_secret) < 32:
-            raise ValueError("DOORSTEP_JWT_SECRET must be at least 32 characters")
+    def _refuse_weak_secrets(self) -> Self:
+        named = [("DOORSTEP_JWT_SECRET", self.jwt_secret)] + [
+            ("DOORSTEP_JWT_PREVIOUS_SECRETS", key) for key in self.jwt_previous_secrets
+        ]
+        for name, key in named:
+            if key is None:
+                continue
+            if len(key) < JWT_SECRET_MIN_LENGTH:
+                raise ValueError(f"{name} must be at least {JWT_SECRET_MIN_LENGTH} characters")
+            if hashlib.sha256(key.encode()).hexdigest() in _PUBLISHED_KEYS_SHA256:
+                raise ValueError(f"{name} is a published key (it was in Doorstep's code): refused")
         return self
+
+    @property
+    def jwt_signing_key(self) -> str:
+        """The key new tokens are signed with; raises ``MissingSecret`` when none is set."""
+        if self.jwt_secret is None:
+            raise MissingSecret
+        return self.jwt_secret
+
+    @property
+    def jwt_verification_keys(self) -> list[str]:
+        """Every key a token may be signed with: the current one first, then the previous ones."""
+        return [self.jwt_signing_key, *self.jwt_previous_secrets]
 
     @property
     def secure_cookies(self) -> bool:

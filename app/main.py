@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app import metrics
-from app.config import Settings, get_settings
+from app.config import MissingSecret, Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.middleware import BodyLimit, RequestContext
@@ -62,7 +62,10 @@ TAGS = [
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API. Raises ``MissingSecret`` without ``DOORSTEP_JWT_SECRET``: no built-in key."""
     settings = settings or get_settings()
+    if settings.jwt_secret is None:
+        raise MissingSecret
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

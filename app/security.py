@@ -5,6 +5,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from anyio import to_thread
@@ -59,21 +60,39 @@ def create_access_token(
         "exp": issued + ttl,
         "jti": secrets.token_hex(8),
     }
-    token = jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    token = jwt.encode(claims, settings.jwt_signing_key, algorithm=settings.jwt_algorithm)
     return token, int(ttl.total_seconds())
 
 
+def _verified_claims(settings: Settings, token: str) -> dict[str, Any]:
+    """The claims of a token signed with the current key or one of the previous ones (key
+    rotation: ``DOORSTEP_JWT_PREVIOUS_SECRETS``); the signature is checked before anything else,
+    so a key that did not sign the token never gets to judge its expiry."""
+    *earlier, last = settings.jwt_verification_keys
+    for key in earlier:
+        try:
+            return _decode(settings, token, key)
+        except jwt.InvalidSignatureError:
+            continue
+    return _decode(settings, token, last)
+
+
+def _decode(settings: Settings, token: str, key: str) -> dict[str, Any]:
+    return jwt.decode(
+        token,
+        key,
+        algorithms=[settings.jwt_algorithm],
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+    )
+
+
 def decode_access_token(settings: Settings, token: str) -> TokenClaims:
-    """Verify signature, expiry, audience and issuer against an explicit algorithm list."""
+    """Verify signature (current or previous key), expiry, audience and issuer against an
+    explicit algorithm list. Raises ``Unauthorized`` (``token_expired``, ``invalid_token``)."""
     try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret,
-            algorithms=[settings.jwt_algorithm],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-        )
+        claims = _verified_claims(settings, token)
         return TokenClaims(account_id=uuid.UUID(claims["sub"]), role=Role(claims["role"]))
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The access token has expired.", code="token_expired") from exc

@@ -2,6 +2,7 @@
 chosen by DOORSTEP_TEST_DATABASE_URL. Each test starts from empty tables (catalogue kept)."""
 
 import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ DATABASE_URL = _per_worker(
     os.environ.get("PYTEST_XDIST_WORKER", ""),
 )
 IS_POSTGRES = DATABASE_URL.startswith("postgresql")
+# The app has no built-in signing key: the suite makes its own, at random, once per process.
+JWT_SECRET = secrets.token_urlsafe(48)
 KEEP = {"service", "alembic_version"}
 
 
@@ -66,7 +69,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def settings() -> Settings:
     # Tests drive dispatch passes themselves (with their own clock); the ones about the
     # dispatcher process start it explicitly.
-    return Settings(env="test", database_url=DATABASE_URL)
+    return Settings(env="test", database_url=DATABASE_URL, jwt_secret=JWT_SECRET)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.main import create_app
 from app.models import AuditLog
+from tests.conftest import JWT_SECRET
 from tests.factories import NEAR_HOME, PASSWORD, World, ready
 from tests.test_auth import assert_problem
 
@@ -117,7 +118,9 @@ LOG_INS = {("post", "/v1/auth/token"), ("post", "/v1/auth/session")}
 
 def _v1_routes() -> list[tuple[str, str]]:
     """Every operation the API publishes under /v1, from its own OpenAPI document."""
-    application = create_app(Settings(env="test", _env_file=None))  # type: ignore[call-arg]
+    application = create_app(
+        Settings(env="test", jwt_secret=JWT_SECRET, _env_file=None)  # type: ignore[call-arg]
+    )
     return sorted(
         (method.upper(), path)
         for path, operations in application.openapi()["paths"].items()

@@ -8,6 +8,8 @@ disabled account never gets past the door.
 import base64
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +20,14 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import DEV_JWT_SECRET, Settings
+from app.config import Environment, MissingSecret, Settings
 from app.main import create_app
-from app.models import Account
+from app.models import Account, Role
+from app.security import create_access_token
 from tests.factories import PASSWORD, World
 
+# The signing key Doorstep shipped before it had none built in: public, so never to be trusted.
+OLD_BUILT_IN_KEY = "doorstep-dev-secret-change-me-in-production-0000"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 _DROP = object()
 
@@ -67,7 +72,7 @@ def forge(settings: Settings, account_id: uuid.UUID, role: str = "senior", **cla
         "exp": now + timedelta(minutes=5),
         "jti": uuid.uuid4().hex,
     }
-    secret = claims.pop("secret", settings.jwt_secret)
+    secret = claims.pop("secret", settings.jwt_signing_key)
     algorithm = claims.pop("algorithm", settings.jwt_algorithm)
     values.update(claims)
     values = {k: v for k, v in values.items() if v is not _DROP}
@@ -114,7 +119,7 @@ class TestLogin:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(
             token,
-            settings.jwt_secret,
+            settings.jwt_signing_key,
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -237,7 +242,7 @@ class TestBearerToken:
 
         assert_problem(r, 401, "invalid_token")
 
-    async def test_a_server_with_its_own_secret_refuses_dev_secret_tokens(
+    async def test_a_server_with_its_own_secret_refuses_other_servers_tokens(
         self, world: World, settings: Settings
     ) -> None:
         own = settings.model_copy(update={"jwt_secret": "a-deployment-secret-" + "7" * 32})
@@ -246,7 +251,7 @@ class TestBearerToken:
             application.router.lifespan_context(application),
             AsyncClient(transport=ASGITransport(app=application), base_url="http://t") as http,
         ):
-            # world.senior.token is signed with the dev secret the test settings use.
+            # world.senior.token is signed with the key the test settings use.
             assert_problem(await http.get("/v1/auth/me", headers=world.senior.auth), 401)
             r = await http.get("/v1/auth/me", headers=bearer(forge(own, world.senior.id)))
             assert r.status_code == 200, r.text
@@ -408,6 +413,88 @@ class TestBearerToken:
         assert_problem(r, 401)
 
 
+class TestKeyRotation:
+    """DOORSTEP_JWT_PREVIOUS_SECRETS: tokens signed with a previous key still verify; new ones
+    are signed with the current key; any other key is a 401."""
+
+    @staticmethod
+    @asynccontextmanager
+    async def serving(settings: Settings) -> AsyncIterator[AsyncClient]:
+        application = create_app(settings)
+        async with (
+            application.router.lifespan_context(application),
+            AsyncClient(transport=ASGITransport(app=application), base_url="http://t") as http,
+        ):
+            yield http
+
+    @staticmethod
+    def rotated(settings: Settings) -> Settings:
+        """The test settings after a rotation: a new key, the suite's key moved to previous."""
+        return settings.model_copy(
+            update={
+                "jwt_secret": "the-new-key-after-rotation-" + "n" * 32,
+                "jwt_previous_secrets": [settings.jwt_signing_key],
+            }
+        )
+
+    async def test_a_token_signed_with_a_previous_key_is_still_accepted(
+        self, world: World, settings: Settings
+    ) -> None:
+        async with self.serving(self.rotated(settings)) as http:
+            # world.senior.token was issued before the rotation.
+            r = await http.get("/v1/auth/me", headers=world.senior.auth)
+            assert r.status_code == 200, r.text
+            assert r.json()["id"] == str(world.senior.id)
+            r = await http.get("/v1/ops/queue", headers=world.operator_a.auth)
+            assert r.status_code == 200, r.text
+
+    async def test_new_tokens_are_signed_with_the_current_key(
+        self, world: World, settings: Settings
+    ) -> None:
+        rotated = self.rotated(settings)
+        async with self.serving(rotated) as http:
+            r = await login(http, world.senior.login, PASSWORD)
+            assert r.status_code == 200, r.text
+            token = r.json()["access_token"]
+            assert (await http.get("/v1/auth/me", headers=bearer(token))).status_code == 200
+        options = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
+        claims = jwt.decode(token, rotated.jwt_signing_key, algorithms=["HS256"], **options)
+        assert claims["sub"] == str(world.senior.id)
+        with pytest.raises(jwt.InvalidSignatureError):
+            jwt.decode(token, settings.jwt_signing_key, algorithms=["HS256"], **options)
+
+    async def test_once_the_previous_key_is_removed_its_tokens_are_refused(
+        self, world: World, settings: Settings
+    ) -> None:
+        done = self.rotated(settings).model_copy(update={"jwt_previous_secrets": []})
+        async with self.serving(done) as http:
+            r = await http.get("/v1/auth/me", headers=world.senior.auth)
+            assert_problem(r, 401, "invalid_token")
+
+    @pytest.mark.parametrize(
+        "key", [OLD_BUILT_IN_KEY, "any-other-key-of-enough-length-" + "z" * 16]
+    )
+    async def test_a_token_signed_with_any_other_key_is_refused(
+        self, world: World, settings: Settings, key: str
+    ) -> None:
+        async with self.serving(self.rotated(settings)) as http:
+            for who, role, path in (
+                (world.senior.id, "senior", "/v1/auth/me"),
+                (world.admin.id, "admin", "/v1/admin/districts"),
+            ):
+                token = forge(settings, who, role=role, secret=key)
+                assert_problem(await http.get(path, headers=bearer(token)), 401, "invalid_token")
+
+    async def test_an_expired_token_of_a_previous_key_says_it_expired(
+        self, world: World, settings: Settings
+    ) -> None:
+        past = datetime.now(UTC) - timedelta(hours=2)
+        token = forge(settings, world.senior.id, iat=past, exp=past + timedelta(minutes=60))
+        async with self.serving(self.rotated(settings)) as http:
+            r = await http.get("/v1/auth/me", headers=bearer(token))
+            assert_problem(r, 401, "token_expired")
+
+
 class TestProviderApiKey:
     async def test_a_valid_key_lists_only_the_provider_s_own_caregivers(
         self, client: AsyncClient, world: World
@@ -480,36 +567,57 @@ class TestProviderApiKey:
 class TestSettings:
     @pytest.fixture(autouse=True)
     def _no_ambient_secret(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.delenv("DOORSTEP_JWT_SECRET", raising=False)
-        monkeypatch.delenv("DOORSTEP_ENV", raising=False)
+        for name in ("DOORSTEP_JWT_SECRET", "DOORSTEP_JWT_PREVIOUS_SECRETS", "DOORSTEP_ENV"):
+            monkeypatch.delenv(name, raising=False)
 
-    def test_prod_refuses_the_default_secret(self) -> None:
-        with pytest.raises(ValidationError, match="DOORSTEP_JWT_SECRET"):
-            Settings(env="prod", _env_file=None)  # type: ignore[call-arg]
-        with pytest.raises(ValidationError, match="DOORSTEP_JWT_SECRET"):
-            Settings(env="prod", jwt_secret=DEV_JWT_SECRET, _env_file=None)  # type: ignore[call-arg]
+    def test_production_behaviour_is_the_default(self) -> None:
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
-    def test_prod_refuses_the_default_secret_from_the_environment(
-        self, monkeypatch: pytest.MonkeyPatch
+        assert settings.env is Environment.prod
+        assert settings.secure_cookies
+        assert not settings.demo
+
+    @pytest.mark.parametrize("env", ["dev", "test", "prod"])
+    def test_no_env_has_a_built_in_key_and_the_api_refuses_to_start_without_one(
+        self, env: str
     ) -> None:
-        monkeypatch.setenv("DOORSTEP_ENV", "prod")
-
-        with pytest.raises(ValidationError):
-            Settings(_env_file=None)  # type: ignore[call-arg]
-
-    def test_prod_refuses_a_short_secret(self) -> None:
-        with pytest.raises(ValidationError):
-            Settings(env="prod", jwt_secret="short", _env_file=None)  # type: ignore[call-arg]
-
-    def test_prod_accepts_a_real_secret(self) -> None:
-        secret = "a-deployment-secret-of-enough-length-" + "9" * 16
-
-        settings = Settings(env="prod", jwt_secret=secret, _env_file=None)  # type: ignore[call-arg]
-
-        assert settings.jwt_secret == secret
-
-    @pytest.mark.parametrize("env", ["dev", "test"])
-    def test_dev_and_test_accept_the_default_secret(self, env: str) -> None:
         settings = Settings(env=env, _env_file=None)  # type: ignore[call-arg]
 
-        assert settings.jwt_secret == DEV_JWT_SECRET
+        assert settings.jwt_secret is None
+        with pytest.raises(MissingSecret, match="DOORSTEP_JWT_SECRET is not set") as refused:
+            create_app(settings)
+        assert "doorstep init-secrets" in str(refused.value)
+        with pytest.raises(MissingSecret):
+            create_access_token(settings, account_id=uuid.uuid4(), role=Role.senior)
+
+    @pytest.mark.parametrize("env", ["dev", "test", "prod"])
+    def test_a_short_key_is_refused_in_every_env(self, env: str) -> None:
+        with pytest.raises(ValidationError, match="at least 32 characters"):
+            Settings(env=env, jwt_secret="x" * 31, _env_file=None)  # type: ignore[call-arg]
+        with pytest.raises(ValidationError, match="DOORSTEP_JWT_PREVIOUS_SECRETS"):
+            Settings(  # type: ignore[call-arg]
+                env=env, jwt_secret="x" * 32, jwt_previous_secrets=["short"], _env_file=None
+            )
+
+    def test_the_key_older_versions_shipped_is_refused_even_on_purpose(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with pytest.raises(ValidationError, match="published key"):
+            Settings(jwt_secret=OLD_BUILT_IN_KEY, _env_file=None)  # type: ignore[call-arg]
+        monkeypatch.setenv("DOORSTEP_JWT_SECRET", "a-deployment-secret-" + "5" * 32)
+        monkeypatch.setenv("DOORSTEP_JWT_PREVIOUS_SECRETS", OLD_BUILT_IN_KEY)
+        with pytest.raises(ValidationError, match="published key"):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+
+    def test_a_real_key_and_previous_keys_from_the_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        current, old, older = ("c" * 40, "o" * 32, "p" * 64)
+        monkeypatch.setenv("DOORSTEP_JWT_SECRET", current)
+        monkeypatch.setenv("DOORSTEP_JWT_PREVIOUS_SECRETS", f" {old},{older} ,")
+
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+        assert settings.jwt_signing_key == current
+        assert settings.jwt_previous_secrets == [old, older]
+        assert settings.jwt_verification_keys == [current, old, older]

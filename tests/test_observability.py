@@ -34,9 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import logs, metrics
 from app.bench.live import read_sse
 from app.config import Settings
-from app.db import session_scope
+from app.db import create_engine, session_scope
+from app.deps import SessionDep
 from app.main import create_app
-from app.models import Account, Order, OutboxEvent
+from app.models import Account, Order, OutboxEvent, Senior
 from app.pglisten import Listener
 from app.stream import relay_once
 from tests.conftest import DATABASE_URL, IS_POSTGRES
@@ -252,6 +253,83 @@ async def test_tracebacks_withhold_the_values_the_database_quotes(
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, None)
     record.exc_info = (type(caught.value), caught.value, caught.value.__traceback__)
     assert world.senior.login not in logs.JsonFormatter().format(record)
+
+
+async def test_a_database_error_in_a_request_logs_no_bound_parameter(
+    settings: Settings, clean: None, world: World, captured_logs: Callable[..., str]
+) -> None:
+    """A statement that fails with a senior's phone, address, care note and emergency contact
+    in its parameters: neither the SQL echo, nor the error's log line, nor its traceback
+    carries any of them (``hide_parameters`` on every engine, PostgreSQL's DETAIL withheld)."""
+    note = "Insulin 8 units at 07:30, spare key with Mrs Wang"
+    address = "Flat 1204, 77 Zaoyuan Road"
+    contact = {"name": "Zhao Lei", "phone": "13911112222", "relation": "daughter"}
+    async with serving(settings, raise_app_exceptions=False) as http:
+
+        @http.app.post("/test/clash")  # type: ignore[attr-defined]
+        async def clash(session: SessionDep) -> None:
+            await session.execute(
+                update(Senior)
+                .where(Senior.phone == world.neighbour.login)
+                .values(
+                    phone=world.senior.login,  # taken: a unique violation
+                    care_notes=note,
+                    address=address,
+                    emergency_contacts=[contact],
+                )
+            )
+
+        r = await http.post("/test/clash", headers={"X-Request-ID": "clash-1"})
+    assert r.status_code == 500
+    err = captured_logs()
+    records = parse(err)
+    failed = next(r for r in records if r["message"] == "unhandled error")
+    assert failed["request_id"] == "clash-1"
+    assert "IntegrityError" in failed["exception"]
+    echoed = [r for r in records if r["logger"].startswith("sqlalchemy.engine")]
+    assert any("UPDATE senior SET" in r["message"] for r in echoed)
+    for secret in (note, "Insulin", address, "Zaoyuan", contact["name"], contact["phone"]):
+        assert secret not in err, secret
+    assert world.senior.login not in err
+    assert world.neighbour.login not in err
+
+
+def test_every_engine_hides_its_parameters(settings: Settings) -> None:
+    """The API's, the dispatcher's (a longer pool timeout) and the migrations' engines all come
+    from ``create_engine``: each hides bound parameters from logs and error messages."""
+    for engine in (create_engine(settings), create_engine(settings, pool_timeout_s=30)):
+        assert engine.sync_engine.hide_parameters
+    migrations_env = (Path(__file__).parent.parent / "migrations" / "env.py").read_text()
+    assert "create_engine(_settings())" in migrations_env
+    app_code = Path(__file__).parent.parent / "app"
+    builders = [
+        path
+        for path in app_code.rglob("*.py")
+        if "create_async_engine(" in path.read_text()
+        or "sqlalchemy.create_engine" in path.read_text()
+    ]
+    assert builders == [app_code / "db.py"]
+
+
+async def test_the_access_log_never_carries_a_search_for_a_senior_s_name(
+    client: AsyncClient, world: World, captured_logs: Callable[..., str]
+) -> None:
+    """Operators search seniors by name or phone (``?q=``): the access line names the route
+    only, and the SQL echo hides the search's parameters, in both log formats."""
+    name = "Wang Guifang"
+    for log_format in ("json", "text"):
+        captured_logs(log_format=log_format)  # set up again (SQL echo on) and cleared
+        for query in (name, world.senior.login):
+            r = await client.get(
+                "/v1/ops/seniors", params={"q": query}, headers=world.operator_a.auth
+            )
+            assert r.status_code == 200, r.text
+        told = captured_logs()
+        access = [line for line in told.splitlines() if logs.ACCESS_LOGGER in line]
+        assert len(access) == 2, told
+        assert all("GET /v1/ops/seniors 200" in line for line in access)
+        for secret in (name, "Wang", "Guifang", "q=", world.senior.login):
+            assert secret not in told, (log_format, secret)
 
 
 # --- metrics -------------------------------------------------------------------------------

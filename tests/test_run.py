@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,12 @@ def doorstep(*args: str, env: dict[str, str]) -> "subprocess.Popen[bytes]":
     )
 
 
+def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment without any signing key or demo flag this process may have been given."""
+    drop = {"DOORSTEP_JWT_SECRET", "DOORSTEP_JWT_PREVIOUS_SECRETS", "DOORSTEP_DEMO"}
+    return {name: value for name, value in env.items() if name not in drop}
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux /proc)."""
     out = []
@@ -48,9 +55,15 @@ def children(pid: int) -> list[int]:
 
 
 def test_make_run_serves_dispatch_ready_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {**os.environ, "DOORSTEP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db"}
-    for step in (["migrate"], ["seed-demo"]):
+    env = {
+        **without_secrets(os.environ),
+        "DOORSTEP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+        "DOORSTEP_SECRETS_FILE": str(tmp_path / "secrets.env"),
+    }
+    # As `make run` does: a local key made once, the demo loaded on purpose.
+    for step in (["init-secrets"], ["migrate"], ["seed-demo", "--demo"]):
         assert doorstep(*step, env=env).wait(120) == 0
+    assert (tmp_path / "secrets.env").stat().st_mode & 0o777 == 0o600
     port = _free_port()
     run = doorstep("run", "--demo", "--port", str(port), env=env)
     base = f"http://127.0.0.1:{port}"

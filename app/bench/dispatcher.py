@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -286,8 +287,13 @@ async def wait_ready(
     raise RuntimeError(f"{child.name} not ready within {within_s:.0f} s: {child.tail()}")
 
 
+# The bench's services sign with a key of their own, made at random per run (no constant key).
+JWT_SECRET = secrets.token_urlsafe(48)
+
+
 def service_env(url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DOORSTEP_DATABASE_URL": url, **extra}
+    """The environment of the bench's ``doorstep`` commands: its database and its own key."""
+    return {**os.environ, "DOORSTEP_DATABASE_URL": url, "DOORSTEP_JWT_SECRET": JWT_SECRET, **extra}
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -480,7 +486,7 @@ def warm_starts(db: Database, runs: int) -> tuple[list[WarmStart], CacheCheck]:
     results = []
     for i in range(runs):
         progress(f"warm start {i + 1}/{runs} on {db.label}")
-        prepare_s = reset(db) + run_command(["seed-demo"], env)
+        prepare_s = reset(db) + run_command(["seed-demo", "--demo"], env)
         w = asyncio.run(_warm_start_once(db.url, env, prepare_s))
         progress(
             f"  ready {w.ready_s:.2f} s, SOS to first offer "
@@ -510,9 +516,6 @@ class Crowd:
     operator: str  # token
     readers: list[tuple[str, uuid.UUID]]  # (a senior's token, that senior's pending order)
     populate_s: float
-
-
-JWT_SECRET = "doorstep-bench-dispatcher-secret-0123456789abcdef"  # noqa: S105 (a bench's own)
 
 
 async def populate(url: str, n_orders: int, n_caregivers: int) -> Crowd:

@@ -257,7 +257,7 @@ async def server(
         **os.environ,
         "DOORSTEP_ENV": settings.env.value,
         "DOORSTEP_DATABASE_URL": settings.database_url,
-        "DOORSTEP_JWT_SECRET": settings.jwt_secret,
+        "DOORSTEP_JWT_SECRET": settings.jwt_signing_key,
         "DOORSTEP_DISPATCH_POLL_S": str(settings.dispatch_poll_s),
         "DOORSTEP_DISPATCH_MIN_INTERVAL_S": str(settings.dispatch_min_interval_s),
         "DOORSTEP_LEADER_RETRY_S": str(settings.leader_retry_s),

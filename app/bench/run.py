@@ -9,6 +9,7 @@ to trust.
 
 import os
 import platform
+import secrets
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -226,6 +227,7 @@ def live_service(report: Report) -> None:
     settings = Settings(
         env="test",
         database_url=url,
+        jwt_secret=secrets.token_urlsafe(48),  # the bench's own, at random
         dispatch_poll_s=0.5,
         stream_poll_s=0.5,
         leader_retry_s=1.0,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import sqlite3
 import statistics
@@ -193,9 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "soak.db"
-        env = {**os.environ, "DOORSTEP_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+        env = {
+            **os.environ,
+            "DOORSTEP_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+            "DOORSTEP_JWT_SECRET": secrets.token_urlsafe(48),  # the soak's own, at random
+        }
         doorstep("migrate", env=env)
-        doorstep("seed-demo", env=env)
+        doorstep("seed-demo", "--demo", env=env)
         files = cache_files()
         port = _free_port()
         log = Path(tmp) / "run.log"

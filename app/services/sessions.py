@@ -56,14 +56,20 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def csrf_for(settings: Settings, session_id: uuid.UUID) -> str:
-    """The CSRF token of a session (hex HMAC-SHA256 of its id)."""
-    key = settings.jwt_secret.encode()
-    return hmac.new(key, b"csrf\x00" + session_id.bytes, hashlib.sha256).hexdigest()
+def csrf_for(settings: Settings, session_id: uuid.UUID, key: str | None = None) -> str:
+    """The CSRF token of a session (hex HMAC-SHA256 of its id, under the signing key unless
+    ``key`` names another)."""
+    secret = (settings.jwt_signing_key if key is None else key).encode()
+    return hmac.new(secret, b"csrf\x00" + session_id.bytes, hashlib.sha256).hexdigest()
 
 
 def csrf_ok(settings: Settings, session_id: uuid.UUID, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(csrf_for(settings, session_id), sent)
+    """Whether ``sent`` is the session's CSRF token under the current key or a previous one (a
+    page rendered before a key rotation still submits)."""
+    return sent is not None and any(
+        hmac.compare_digest(csrf_for(settings, session_id, key), sent)
+        for key in settings.jwt_verification_keys
+    )
 
 
 def same_origin(headers: Mapping[str, str]) -> bool:
