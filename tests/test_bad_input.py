@@ -9,8 +9,10 @@ of every table and the mutable state of orders, visits, caregivers and idempoten
 """
 
 import base64
+import importlib
 import json
 import re
+import typing
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
+from pydantic import BaseModel, Strict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -43,6 +46,7 @@ from app.models import (
     Shift,
     Visit,
 )
+from app.schemas.common import Input
 from app.security import create_access_token
 from tests.conftest import serving, wipe
 from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World, build_world, ready
@@ -731,7 +735,78 @@ WRONG_TYPES: list[tuple[str, tuple[str | int, ...], Any]] = [
     ("district_patch", ("name",), None),
     ("district_patch", ("city",), 7),
     ("operator", ("district_id",), "lianhu"),
+    # Numbers are numbers: no booleans, no numeric strings (lax parsing took true as 1 star).
+    *[
+        (name, path, value)
+        for name, path, good in [
+            ("order", ("duration_min",), 60),
+            ("rating", ("score",), 5),
+            ("senior", ("lat",), 34.2),
+            ("senior", ("lon",), 108.9),
+            ("caregiver", ("service_radius_m",), 5000),
+            ("caregiver", ("daily_visit_cap",), 8),
+            ("check_in", ("lat",), 34.2),
+            ("check_in", ("lon",), 108.9),
+            ("position", ("lat",), 34.2),
+            ("position", ("lon",), 108.9),
+        ]
+        for value in (True, False, str(good))
+    ],
+    ("rating", ("score",), 5.0),
+    ("caregiver", ("daily_visit_cap",), 8.0),
+    # Booleans are booleans: no "true", no 1 or 0.
+    *[
+        (name, (field,), value)
+        for name, field in [
+            ("duty", "on_duty"),
+            ("assign", "override"),
+            ("senior", "gender_strict"),
+            ("provider", "auto_accept"),
+        ]
+        for value in ("true", "false", 1, 0)
+    ],
 ]
+
+
+def _lax_scalars(tp: Any) -> list[Any]:
+    """The int/float/bool inside ``tp`` that are not marked Strict."""
+    if tp in (int, float, bool):
+        return [tp]
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        if base in (int, float, bool) and any(isinstance(m, Strict) for m in meta):
+            return []
+        return _lax_scalars(base)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return []  # its own fields are checked as a model of their own
+    return [found for arg in typing.get_args(tp) for found in _lax_scalars(arg)]
+
+
+def _request_models() -> list[type[Input]]:
+    importlib.import_module("app.main").create_app()  # imports every router and its schemas
+    found, todo = [], [Input]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+def test_every_number_and_boolean_of_every_request_body_is_strict() -> None:
+    """Guards the table above for bodies added later: every int, float and bool field of every
+    request schema refuses booleans and strings (a JSON integer still fits a float)."""
+    lax = [
+        f"{model.__module__}.{model.__name__}.{name}"
+        for model in _request_models()
+        for name, info in model.model_fields.items()
+        if (
+            _lax_scalars(info.annotation)
+            if info.annotation not in (int, float, bool)
+            else not any(isinstance(m, Strict) for m in info.metadata)
+        )
+    ]
+    assert len(_request_models()) > 10
+    assert lax == []
 
 
 @pytest.mark.parametrize(
