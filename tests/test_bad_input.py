@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import create_sessionmaker
+from app.deps import cursor_secret
 from app.models import (
     Account,
     AuditLog,
@@ -48,6 +49,7 @@ from app.models import (
 )
 from app.schemas.common import Input
 from app.security import create_access_token
+from app.services.paging import PageParams
 from tests.conftest import serving, wipe
 from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World, build_world, ready
 
@@ -1528,10 +1530,16 @@ BAD_PAGES = [
     ("limit=abc", "validation_error", "limit"),
     ("limit=10.5", "validation_error", "limit"),
     ("limit=", "validation_error", "limit"),
-    ("offset=-1", "validation_error", "offset"),
-    ("offset=abc", "validation_error", "offset"),
-    ("offset=1000001", "validation_error", "offset"),
-    ("offset=1e3", "validation_error", "offset"),
+    # Offsets repeat or skip items while the list changes: any offset is refused, naming cursor.
+    ("offset=0", "offset_not_supported", "cursor"),
+    ("offset=20", "offset_not_supported", "cursor"),
+    ("offset=-1", "offset_not_supported", "cursor"),
+    ("offset=abc", "offset_not_supported", "cursor"),
+    ("cursor=", "validation_error", "cursor"),
+    ("cursor=not%20base64!", "validation_error", "cursor"),
+    ("cursor=" + "A" * 1001, "validation_error", "cursor"),
+    ("cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "bad_cursor", "cursor"),
+    ("cursor=W1sicyIsIngiXV0", "bad_cursor", "cursor"),
 ]
 
 
@@ -1548,9 +1556,50 @@ async def test_a_bad_page_is_a_422(
 async def test_the_largest_page_is_allowed(
     http: AsyncClient, scene: Scene, path: str, who: str
 ) -> None:
-    r = await http.get(f"{path}?limit=100&offset=0", headers=scene.headers(who))
+    r = await http.get(f"{path}?limit=100", headers=scene.headers(who))
     assert r.status_code == 200, r.text
     assert r.json()["limit"] == 100
+
+
+@pytest.mark.parametrize(
+    ("path", "who"), [*LISTS, ("/v1/offers", "nurse")], ids=[*(p for p, _ in LISTS), "offers"]
+)
+async def test_following_cursors_one_by_one_gives_the_whole_list_in_order(
+    http: AsyncClient, scene: Scene, path: str, who: str
+) -> None:
+    r = await http.get(f"{path}?limit=100", headers=scene.headers(who))
+    whole = [item.get("id") for item in r.json()["items"]]
+    seen: list[Any] = []
+    cursor = None
+    for _ in range(len(whole) + 1):
+        params = {"limit": 1} if cursor is None else {"limit": 1, "cursor": cursor}
+        r = await http.get(path, params=params, headers=scene.headers(who))
+        assert r.status_code == 200, r.text
+        seen += [item.get("id") for item in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == whole
+
+
+@pytest.mark.parametrize(("path", "who"), LISTS, ids=[p for p, _ in LISTS])
+async def test_a_tampered_cursor_is_a_422(
+    http: AsyncClient, scene: Scene, settings: Settings, path: str, who: str
+) -> None:
+    """A cursor is opaque and signed: edited by hand or taken to another list, it is refused."""
+    r = await http.get(f"{path}?limit=1", headers=scene.headers(who))
+    assert r.status_code == 200, r.text
+    cursor = r.json()["next_cursor"]
+    if cursor is None:  # a one-item list: sign one for the path as the server would
+        cursor = PageParams(1, None, path, cursor_secret(settings)).cursor([1])
+    raw = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    raw[-2] ^= 1
+    edited = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    r = await http.get(f"{path}?cursor={edited}", headers=scene.headers(who))
+    assert_problem(r, 422, "bad_cursor", mentions=("cursor",))
+    other = "/v1/ops/queue" if path != "/v1/ops/queue" else "/v1/ops/seniors"
+    r = await http.get(f"{other}?cursor={cursor}", headers=scene.headers("operator_a"))
+    assert_problem(r, 422, "bad_cursor", mentions=("cursor",))
 
 
 @pytest.mark.parametrize(

@@ -83,11 +83,13 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
+    """One page of a list, in a stable order; follow ``next_cursor`` for the next."""
+
     items: list[T]
     limit: int
-    offset: int
-    next_offset: int | None = Field(
-        description="Pass as `offset` for the next page; null at the end."
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page (opaque; null at the end). Items placed "
+        "or removed meanwhile never make a page repeat or skip another's items."
     )
 
 
