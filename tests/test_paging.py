@@ -5,8 +5,11 @@ from collections import Counter
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from tests.factories import PASSWORD, World
+from tests.test_dispatcher import dispatch, more_caregivers
 from tests.test_orders import place
 
 
@@ -88,3 +91,24 @@ async def test_district_caregivers_and_seniors_page_without_repeats_while_one_is
             ids, cursor = await page(client, path, ops, cursor, limit=1)
             seen += ids
         assert seen == full, path
+
+
+async def test_offers_page_by_cursor_open_ones_first(
+    client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The offers list's keys (open first, deadline, newest, id) walked one offer at a time."""
+    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    await more_caregivers(client, sessionmaker, world, 3)
+    for _ in range(3):
+        r = await client.post(
+            "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
+        )
+        assert r.status_code == 201, r.text
+    await dispatch(sessionmaker, settings)
+    whole, _ = await page(client, "/v1/offers", world.provider_a_headers, None, limit=100)
+    assert len(whole) >= 2
+    seen, cursor = await page(client, "/v1/offers", world.provider_a_headers, None, limit=1)
+    while cursor is not None:
+        ids, cursor = await page(client, "/v1/offers", world.provider_a_headers, cursor, limit=1)
+        seen += ids
+    assert seen == whole
