@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     checkin_early_minutes: int = Field(default=60, ge=0)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     order_max_days_ahead: int = Field(default=90, ge=1)
-    position_max_future_skew_s: int = Field(default=120, ge=0)
+    position_max_future_skew_s: int = Field(default=5, ge=0, le=600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     page_size_default: int = Field(default=20, ge=1)
     page_size_max: int = Field(default=100, ge=1)

@@ -4,6 +4,7 @@
 (``scope="function"``), so a client never sees success for a transaction that failed to commit.
 """
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from app.errors import Forbidden, Unauthorized, Unprocessable
 from app.models import Account, Caregiver, Provider, Role
 from app.security import decode_access_token, hash_api_key
 from app.services import sessions
+from app.services.paging import PageParams, decode_cursor
 
 
 def get_settings(request: Request) -> Settings:
@@ -170,25 +172,50 @@ OperatorDep = Annotated[Principal, require(Role.operator)]
 AdminDep = Annotated[Principal, require(Role.admin)]
 
 
-@dataclass(frozen=True)
-class PageParams:
-    limit: int
-    offset: int
+def cursor_secret(settings: Settings) -> bytes:
+    """The key that signs list cursors (derived from the token key: one secret to rotate)."""
+    return hashlib.sha256(b"doorstep-page-cursor\0" + settings.jwt_signing_key.encode()).digest()
 
 
 def get_page(
+    request: Request,
     settings: SettingsDep,
     limit: Annotated[
         int | None, Query(ge=1, description="Page size (at most 100 by default).")
     ] = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=1000,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="`next_cursor` of the previous page, unchanged; omit for the first page.",
+        ),
+    ] = None,
+    offset: Annotated[
+        str | None,
+        Query(
+            deprecated=True,
+            description="Not supported: lists page by `cursor` (an offset repeats or skips "
+            "items when orders are placed between pages).",
+        ),
+    ] = None,
 ) -> PageParams:
+    if offset is not None:
+        raise Unprocessable(
+            "offset is not supported: follow next_cursor from the previous page as `cursor` "
+            "(offsets repeat or skip items while the list changes).",
+            code="offset_not_supported",
+        )
     size = settings.page_size_default if limit is None else limit
     if size > settings.page_size_max:
         raise Unprocessable(
             f"limit must be at most {settings.page_size_max}.", code="page_too_large"
         )
-    return PageParams(limit=size, offset=offset)
+    secret = cursor_secret(settings)
+    scope = request.url.path
+    after = None if cursor is None else decode_cursor(cursor, scope=scope, secret=secret)
+    return PageParams(limit=size, after=after, scope=scope, secret=secret)
 
 
 PageDep = Annotated[PageParams, Depends(get_page)]

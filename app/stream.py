@@ -271,7 +271,9 @@ async def stream(
 ) -> AsyncIterator[str]:
     """The body of one SSE response: ``stream.open`` (a fresh stream) or a replay from the
     outbox after ``last_event_id`` (a resumed one), then live events, with keep-alive comments
-    while idle."""
+    while idle. A ``last_event_id`` beyond the outbox's head gets ``stream.reset`` (data:
+    ``{"id": head, "last_event_id": what the client sent}``) and the stream goes on from the
+    head: the client must re-read what it shows, since what it missed cannot be replayed."""
     with hub.subscribe(key) as sub:
         yield f"retry: {hub.settings.stream_retry_ms}\n\n"
         sent = hub.position if last_event_id is None else last_event_id
@@ -280,6 +282,17 @@ async def stream(
             # anything happened to it still resumes from here, missing nothing.
             yield f"id: {sent}\nevent: stream.open\ndata: {json.dumps({'id': sent})}\n\n"
         if last_event_id is not None:
+            async with hub.sessionmaker() as session:
+                head = await session.scalar(
+                    select(func.coalesce(func.max(OutboxEvent.position), 0))
+                )
+            if head is not None and last_event_id > head:
+                # An id the server never gave (a restored backup, another deployment): waiting
+                # for positions past it would be silence for ever. Say so, with the head's id,
+                # so the client re-reads its state, and carry on from the head.
+                sent = head
+                data = {"id": head, "last_event_id": last_event_id}
+                yield f"id: {head}\nevent: stream.reset\ndata: {json.dumps(data)}\n\n"
             column = getattr(OutboxEvent, key[0])
             while True:
                 async with hub.sessionmaker() as session:

@@ -9,8 +9,10 @@ of every table and the mutable state of orders, visits, caregivers and idempoten
 """
 
 import base64
+import importlib
 import json
 import re
+import typing
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,11 +23,13 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
+from pydantic import BaseModel, Strict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import create_sessionmaker
+from app.deps import cursor_secret
 from app.models import (
     Account,
     AuditLog,
@@ -43,7 +47,9 @@ from app.models import (
     Shift,
     Visit,
 )
+from app.schemas.common import Input
 from app.security import create_access_token
+from app.services.paging import PageParams
 from tests.conftest import serving, wipe
 from tests.factories import FAR, HOME, NEAR_HOME, PASSWORD, World, build_world, ready
 
@@ -731,7 +737,78 @@ WRONG_TYPES: list[tuple[str, tuple[str | int, ...], Any]] = [
     ("district_patch", ("name",), None),
     ("district_patch", ("city",), 7),
     ("operator", ("district_id",), "lianhu"),
+    # Numbers are numbers: no booleans, no numeric strings (lax parsing took true as 1 star).
+    *[
+        (name, path, value)
+        for name, path, good in [
+            ("order", ("duration_min",), 60),
+            ("rating", ("score",), 5),
+            ("senior", ("lat",), 34.2),
+            ("senior", ("lon",), 108.9),
+            ("caregiver", ("service_radius_m",), 5000),
+            ("caregiver", ("daily_visit_cap",), 8),
+            ("check_in", ("lat",), 34.2),
+            ("check_in", ("lon",), 108.9),
+            ("position", ("lat",), 34.2),
+            ("position", ("lon",), 108.9),
+        ]
+        for value in (True, False, str(good))
+    ],
+    ("rating", ("score",), 5.0),
+    ("caregiver", ("daily_visit_cap",), 8.0),
+    # Booleans are booleans: no "true", no 1 or 0.
+    *[
+        (name, (field,), value)
+        for name, field in [
+            ("duty", "on_duty"),
+            ("assign", "override"),
+            ("senior", "gender_strict"),
+            ("provider", "auto_accept"),
+        ]
+        for value in ("true", "false", 1, 0)
+    ],
 ]
+
+
+def _lax_scalars(tp: Any) -> list[Any]:
+    """The int/float/bool inside ``tp`` that are not marked Strict."""
+    if tp in (int, float, bool):
+        return [tp]
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        if base in (int, float, bool) and any(isinstance(m, Strict) for m in meta):
+            return []
+        return _lax_scalars(base)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return []  # its own fields are checked as a model of their own
+    return [found for arg in typing.get_args(tp) for found in _lax_scalars(arg)]
+
+
+def _request_models() -> list[type[Input]]:
+    importlib.import_module("app.main").create_app()  # imports every router and its schemas
+    found, todo = [], [Input]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+def test_every_number_and_boolean_of_every_request_body_is_strict() -> None:
+    """Guards the table above for bodies added later: every int, float and bool field of every
+    request schema refuses booleans and strings (a JSON integer still fits a float)."""
+    lax = [
+        f"{model.__module__}.{model.__name__}.{name}"
+        for model in _request_models()
+        for name, info in model.model_fields.items()
+        if (
+            _lax_scalars(info.annotation)
+            if info.annotation not in (int, float, bool)
+            else not any(isinstance(m, Strict) for m in info.metadata)
+        )
+    ]
+    assert len(_request_models()) > 10
+    assert lax == []
 
 
 @pytest.mark.parametrize(
@@ -1453,10 +1530,16 @@ BAD_PAGES = [
     ("limit=abc", "validation_error", "limit"),
     ("limit=10.5", "validation_error", "limit"),
     ("limit=", "validation_error", "limit"),
-    ("offset=-1", "validation_error", "offset"),
-    ("offset=abc", "validation_error", "offset"),
-    ("offset=1000001", "validation_error", "offset"),
-    ("offset=1e3", "validation_error", "offset"),
+    # Offsets repeat or skip items while the list changes: any offset is refused, naming cursor.
+    ("offset=0", "offset_not_supported", "cursor"),
+    ("offset=20", "offset_not_supported", "cursor"),
+    ("offset=-1", "offset_not_supported", "cursor"),
+    ("offset=abc", "offset_not_supported", "cursor"),
+    ("cursor=", "validation_error", "cursor"),
+    ("cursor=not%20base64!", "validation_error", "cursor"),
+    ("cursor=" + "A" * 1001, "validation_error", "cursor"),
+    ("cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "bad_cursor", "cursor"),
+    ("cursor=W1sicyIsIngiXV0", "bad_cursor", "cursor"),
 ]
 
 
@@ -1473,9 +1556,50 @@ async def test_a_bad_page_is_a_422(
 async def test_the_largest_page_is_allowed(
     http: AsyncClient, scene: Scene, path: str, who: str
 ) -> None:
-    r = await http.get(f"{path}?limit=100&offset=0", headers=scene.headers(who))
+    r = await http.get(f"{path}?limit=100", headers=scene.headers(who))
     assert r.status_code == 200, r.text
     assert r.json()["limit"] == 100
+
+
+@pytest.mark.parametrize(
+    ("path", "who"), [*LISTS, ("/v1/offers", "nurse")], ids=[*(p for p, _ in LISTS), "offers"]
+)
+async def test_following_cursors_one_by_one_gives_the_whole_list_in_order(
+    http: AsyncClient, scene: Scene, path: str, who: str
+) -> None:
+    r = await http.get(f"{path}?limit=100", headers=scene.headers(who))
+    whole = [item.get("id") for item in r.json()["items"]]
+    seen: list[Any] = []
+    cursor = None
+    for _ in range(len(whole) + 1):
+        params = {"limit": 1} if cursor is None else {"limit": 1, "cursor": cursor}
+        r = await http.get(path, params=params, headers=scene.headers(who))
+        assert r.status_code == 200, r.text
+        seen += [item.get("id") for item in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == whole
+
+
+@pytest.mark.parametrize(("path", "who"), LISTS, ids=[p for p, _ in LISTS])
+async def test_a_tampered_cursor_is_a_422(
+    http: AsyncClient, scene: Scene, settings: Settings, path: str, who: str
+) -> None:
+    """A cursor is opaque and signed: edited by hand or taken to another list, it is refused."""
+    r = await http.get(f"{path}?limit=1", headers=scene.headers(who))
+    assert r.status_code == 200, r.text
+    cursor = r.json()["next_cursor"]
+    if cursor is None:  # a one-item list: sign one for the path as the server would
+        cursor = PageParams(1, None, path, cursor_secret(settings)).cursor([1])
+    raw = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    raw[-2] ^= 1
+    edited = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    r = await http.get(f"{path}?cursor={edited}", headers=scene.headers(who))
+    assert_problem(r, 422, "bad_cursor", mentions=("cursor",))
+    other = "/v1/ops/queue" if path != "/v1/ops/queue" else "/v1/ops/seniors"
+    r = await http.get(f"{other}?cursor={cursor}", headers=scene.headers("operator_a"))
+    assert_problem(r, 422, "bad_cursor", mentions=("cursor",))
 
 
 @pytest.mark.parametrize(

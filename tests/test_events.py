@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bench.live import read_sse
@@ -254,3 +254,57 @@ async def test_a_stream_that_saw_nothing_yet_still_resumes_from_where_it_opened(
         event = await resumed.next()
     assert event["type"] == "order.placed"
     assert event["data"]["order_id"] == r.json()["id"]
+
+
+async def test_a_last_event_id_beyond_the_head_resets_the_stream_to_the_head(
+    live: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """After a restore the client's id is ahead of the server's: it hears that it must re-read,
+    then every new event (not keep-alives for ever)."""
+    await live.post("/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth)
+    head = 0
+    for _ in range(100):  # until the relay has published it
+        async with sessionmaker() as session:
+            unpublished = await session.scalar(
+                select(func.count()).where(OutboxEvent.position.is_(None))
+            )
+            head = await session.scalar(select(func.max(OutboxEvent.position))) or 0
+        if head and not unpublished:
+            break
+        await asyncio.sleep(0.1)
+    assert head > 0
+    ahead = head + 1_000
+    async with subscribe(live, world.senior.auth, last=ahead) as stream:
+        reset = await stream.next()
+        assert reset["type"] == "stream.reset"
+        assert reset["id"] == head
+        assert reset["data"] == {"id": head, "last_event_id": ahead}
+        r = await live.post(
+            "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
+        )
+        placed = await stream.until("order.placed")
+    assert placed["data"]["order_id"] == r.json()["id"]
+    assert head < placed["id"] < ahead
+
+
+async def test_an_operator_s_cancel_reason_never_reaches_the_senior_s_stream(
+    live: AsyncClient, world: World
+) -> None:
+    async with subscribe(live, world.senior.auth) as stream:
+        r = await live.post(
+            "/v1/orders", json={"service_code": "cleaning"}, headers=world.senior.auth
+        )
+        order_id = r.json()["id"]
+        r = await live.post(
+            f"/v1/ops/orders/{order_id}/cancel",
+            json={"reason": "Daughter phoned: in hospital with pneumonia"},
+            headers=world.operator_a.auth,
+        )
+        assert r.status_code == 200, r.text
+        cancelled = await stream.until("order.cancel")
+    assert cancelled["data"]["order_id"] == order_id
+    assert cancelled["data"]["status"] == "cancelled"
+    assert "pneumonia" not in json.dumps(cancelled)
+    r = await live.get(f"/v1/orders/{order_id}", headers=world.senior.auth)
+    assert r.json()["cancel_reason"] is None
+    assert "pneumonia" not in r.text

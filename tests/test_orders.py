@@ -90,10 +90,14 @@ class TestPlace:
         r = await client.get("/v1/orders?limit=2", headers=world.senior.auth)
         page = r.json()
         assert [o["id"] for o in page["items"]] == [ids[2], ids[1]]
-        assert page["next_offset"] == 2
-        r = await client.get("/v1/orders?limit=2&offset=2", headers=world.senior.auth)
+        assert page["next_cursor"]
+        r = await client.get(
+            "/v1/orders",
+            params={"limit": 2, "cursor": page["next_cursor"]},
+            headers=world.senior.auth,
+        )
         assert [o["id"] for o in r.json()["items"]] == [ids[0]]
-        assert r.json()["next_offset"] is None
+        assert r.json()["next_cursor"] is None
         r = await client.get("/v1/orders?status=cancelled", headers=world.senior.auth)
         assert [o["id"] for o in r.json()["items"]] == [ids[0]]
 

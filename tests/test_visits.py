@@ -3,10 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.models import Caregiver
 from tests.factories import FAR, HOME, NEAR_HOME, World
 from tests.test_orders import assign, booked, check_in, place
+
+FOUR_KM = (34.3015, 108.9081)  # 4.0 km north of HOME
 
 
 class TestDutyAndPosition:
@@ -21,6 +25,15 @@ class TestDutyAndPosition:
             headers=world.nurse.auth,
         )
         assert (r.json()["lat"], r.json()["lon"]) == HOME
+
+    async def test_a_json_integer_is_a_valid_coordinate(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        r = await client.put(
+            "/v1/caregivers/me/position", json={"lat": 34, "lon": 109}, headers=world.nurse.auth
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["lat"], r.json()["lon"]) == (34.0, 109.0)
 
     async def test_an_older_fix_never_moves_the_caregiver_back(
         self, client: AsyncClient, world: World
@@ -49,6 +62,69 @@ class TestDutyAndPosition:
             headers=world.nurse.auth,
         )
         assert r.status_code == 422
+        assert r.json()["code"] == "position_in_future"
+
+    async def test_a_fix_stamped_110_s_ahead_never_blocks_the_real_ones(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        """The issue's case: a phone clock 110 s fast, then real fixes 4 km away."""
+        now = datetime.now(UTC)
+        ahead = {
+            "lat": HOME[0],
+            "lon": HOME[1],
+            "recorded_at": (now + timedelta(seconds=110)).isoformat(),
+        }
+        r = await client.put("/v1/caregivers/me/position", json=ahead, headers=world.nurse.auth)
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "position_in_future"
+        real = {"lat": FOUR_KM[0], "lon": FOUR_KM[1], "recorded_at": now.isoformat()}
+        r = await client.put("/v1/caregivers/me/position", json=real, headers=world.nurse.auth)
+        assert (r.json()["lat"], r.json()["lon"]) == FOUR_KM
+
+    async def test_a_fix_a_little_ahead_is_kept_as_now_and_the_next_real_one_wins(
+        self, client: AsyncClient, world: World
+    ) -> None:
+        now = datetime.now(UTC)
+        ahead = {
+            "lat": HOME[0],
+            "lon": HOME[1],
+            "recorded_at": (now + timedelta(seconds=4)).isoformat(),
+        }
+        r = await client.put("/v1/caregivers/me/position", json=ahead, headers=world.nurse.auth)
+        assert (r.json()["lat"], r.json()["lon"]) == HOME
+        r = await client.put(
+            "/v1/caregivers/me/position",
+            json={"lat": FOUR_KM[0], "lon": FOUR_KM[1]},
+            headers=world.nurse.auth,
+        )
+        assert (r.json()["lat"], r.json()["lon"]) == FOUR_KM
+
+    async def test_a_fix_stored_in_the_future_by_old_code_blocks_nothing(
+        self,
+        client: AsyncClient,
+        world: World,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Caregiver)
+                .where(Caregiver.id == world.nurse.id)
+                .values(
+                    lat=HOME[0], lon=HOME[1], position_at=datetime.now(UTC) + timedelta(hours=2)
+                )
+            )
+        r = await client.put(
+            "/v1/caregivers/me/position",
+            json={"lat": FOUR_KM[0], "lon": FOUR_KM[1]},
+            headers=world.nurse.auth,
+        )
+        assert (r.json()["lat"], r.json()["lon"]) == FOUR_KM
+        async with sessionmaker() as session:
+            stored = await session.scalar(
+                select(Caregiver.position_at).where(Caregiver.id == world.nurse.id)
+            )
+        assert stored is not None
+        assert stored <= datetime.now(UTC)
 
 
 class TestCheckIn:

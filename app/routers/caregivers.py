@@ -55,10 +55,13 @@ async def list_visits(
     page: PageDep,
     status: Annotated[VisitStatus | None, Query()] = None,
 ) -> Page[VisitOut]:
-    items, next_offset = await visits.list_views(
-        session, principal, status=status, limit=page.limit, offset=page.offset
+    items, next_cursor = await visits.list_views(
+        session,
+        principal,
+        status=status,
+        page=page,
     )
-    return Page(items=items, limit=page.limit, offset=page.offset, next_offset=next_offset)
+    return Page(items=items, limit=page.limit, next_cursor=next_cursor)
 
 
 @router.get("/visits/{visit_id}", summary="One visit; the senior's contact while it is mine")

@@ -33,7 +33,9 @@ async def events(
 ) -> StreamingResponse:
     """A senior's own orders; a caregiver's offers and visits; a provider's caregivers'; an
     operator's district. Each event has an ``id`` (increasing); reconnect with
-    ``Last-Event-ID`` to resume without gaps. Idle streams get a keep-alive comment."""
+    ``Last-Event-ID`` to resume without gaps. An id beyond the server's newest (after a
+    restore, say) gets a ``stream.reset`` event carrying the newest id: re-read your state,
+    then carry on. Idle streams get a keep-alive comment."""
     key = audience(principal)
     if key is None:
         raise Forbidden("This account has no event stream.", code="wrong_role")

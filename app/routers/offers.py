@@ -25,10 +25,10 @@ async def list_offers(
     now: NowDep,
     status: Annotated[OfferStatus | None, Query()] = None,
 ) -> Page[OfferOut]:
-    items, next_offset = await offers.list_offers(
-        session, principal, status=status, limit=page.limit, offset=page.offset, now=now
+    items, next_cursor = await offers.list_offers(
+        session, principal, status=status, page=page, now=now
     )
-    return Page(items=items, limit=page.limit, offset=page.offset, next_offset=next_offset)
+    return Page(items=items, limit=page.limit, next_cursor=next_cursor)
 
 
 @router.get("/{offer_id}", summary="One offer")

@@ -42,20 +42,18 @@ async def queue(
     """Every open order: open emergencies first, then escalations and no-shows, then urgent
     and normal; oldest first. Each row has its timers (``response_due_at``, UTC), the offer
     currently out, and the senior, the caregiver and those offered by name."""
-    items, next_offset = await orders.queue(
+    items, next_cursor = await orders.queue(
         session,
         principal,
         status=status,
         priority=priority,
         service_code=service_code,
-        limit=page.limit,
-        offset=page.offset,
+        page=page,
     )
     return Page(
         items=await ops.queue_items(session, items, settings=settings, now=now),
         limit=page.limit,
-        offset=page.offset,
-        next_offset=next_offset,
+        next_cursor=next_cursor,
     )
 
 
@@ -222,14 +220,16 @@ async def list_seniors(
         ),
     ] = None,
 ) -> Page[SeniorSummary]:
-    items, next_offset = await seniors.list_for_operator(
-        session, principal, q=q, limit=page.limit, offset=page.offset
+    items, next_cursor = await seniors.list_for_operator(
+        session,
+        principal,
+        q=q,
+        page=page,
     )
     return Page(
         items=[SeniorSummary.model_validate(s) for s in items],
         limit=page.limit,
-        offset=page.offset,
-        next_offset=next_offset,
+        next_cursor=next_cursor,
     )
 
 
@@ -263,14 +263,15 @@ async def list_caregivers(
     principal: OperatorDep, session: SessionDep, page: PageDep
 ) -> Page[CaregiverOut]:
     assert principal.district_id is not None
-    items, next_offset = await accounts.list_district_caregivers(
-        session, principal, limit=page.limit, offset=page.offset
+    items, next_cursor = await accounts.list_district_caregivers(
+        session,
+        principal,
+        page=page,
     )
     return Page(
         items=[CaregiverOut.model_validate(c) for c in items],
         limit=page.limit,
-        offset=page.offset,
-        next_offset=next_offset,
+        next_cursor=next_cursor,
     )
 
 

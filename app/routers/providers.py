@@ -19,14 +19,15 @@ router = APIRouter(prefix="/provider", tags=["providers"], responses=PROBLEM_RES
 async def list_caregivers(
     principal: ProviderDep, session: SessionDep, page: PageDep
 ) -> Page[CaregiverOut]:
-    items, next_offset = await providers.list_caregivers(
-        session, principal, limit=page.limit, offset=page.offset
+    items, next_cursor = await providers.list_caregivers(
+        session,
+        principal,
+        page=page,
     )
     return Page(
         items=[CaregiverOut.model_validate(c) for c in items],
         limit=page.limit,
-        offset=page.offset,
-        next_offset=next_offset,
+        next_cursor=next_cursor,
     )
 
 
@@ -37,10 +38,13 @@ async def list_visits(
     page: PageDep,
     status: Annotated[VisitStatus | None, Query()] = None,
 ) -> Page[VisitOut]:
-    items, next_offset = await visits.list_views(
-        session, principal, status=status, limit=page.limit, offset=page.offset
+    items, next_cursor = await visits.list_views(
+        session,
+        principal,
+        status=status,
+        page=page,
     )
-    return Page(items=items, limit=page.limit, offset=page.offset, next_offset=next_offset)
+    return Page(items=items, limit=page.limit, next_cursor=next_cursor)
 
 
 @router.get("/visits/{visit_id}", summary="One of our caregivers' visits (no senior contact)")

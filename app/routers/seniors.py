@@ -76,14 +76,16 @@ async def list_orders(
     page: PageDep,
     status: Annotated[OrderStatus | None, Query()] = None,
 ) -> Page[SeniorOrderOut]:
-    items, next_offset = await orders.list_for_senior(
-        session, principal, status=status, limit=page.limit, offset=page.offset
+    items, next_cursor = await orders.list_for_senior(
+        session,
+        principal,
+        status=status,
+        page=page,
     )
     return Page(
         items=await orders.senior_views(session, items),
         limit=page.limit,
-        offset=page.offset,
-        next_offset=next_offset,
+        next_cursor=next_cursor,
     )
 
 

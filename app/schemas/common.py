@@ -3,10 +3,18 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
-Latitude = Annotated[float, Field(ge=-90, le=90, description="Degrees north (WGS 84).")]
-Longitude = Annotated[float, Field(ge=-180, le=180, description="Degrees east (WGS 84).")]
+# Numbers are numbers in every request body: pydantic's lax mode would take ``true`` as 1 and
+# ``"34.2"`` as 34.2, so a rating of ``true`` counted as one star and ``{"lat": true}`` stored 1.0.
+# Strict types refuse booleans and strings; a JSON integer still fits a float (``"lat": 34``).
+# An integer field also refuses ``5.0``: a whole number is written as one.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, description="Degrees north (WGS 84).")]
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, description="Degrees east (WGS 84).")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
@@ -75,11 +83,13 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
+    """One page of a list, in a stable order; follow ``next_cursor`` for the next."""
+
     items: list[T]
     limit: int
-    offset: int
-    next_offset: int | None = Field(
-        description="Pass as `offset` for the next page; null at the end."
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page (opaque; null at the end). Items placed "
+        "or removed meanwhile never make a page repeat or skip another's items."
     )
 
 

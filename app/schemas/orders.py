@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, model_validator
 
 from app.models import OrderStatus, Priority
-from app.schemas.common import AwareDatetime, Input, Output
+from app.schemas.common import AwareDatetime, Bool, Input, Int, Output
 from app.schemas.offers import DecisionOut
 from app.schemas.people import SeniorProfile
 
@@ -22,7 +22,7 @@ class OrderIn(Input):
     priority: Priority = Priority.normal
     window_start: AwareDatetime | None = None
     window_end: AwareDatetime | None = None
-    duration_min: Annotated[int | None, Field(ge=5, le=12 * 60)] = Field(
+    duration_min: Annotated[Int | None, Field(ge=5, le=12 * 60)] = Field(
         default=None, description="Defaults to the service's usual duration."
     )
     notes: Annotated[str, Field(max_length=2000)] = ""
@@ -51,7 +51,7 @@ class OrderIn(Input):
 
 
 class RatingIn(Input):
-    score: Annotated[int, Field(ge=1, le=5)]
+    score: Annotated[Int, Field(ge=1, le=5)]
     comment: Annotated[str, Field(max_length=1000)] = ""
 
     model_config = ConfigDict(
@@ -68,7 +68,7 @@ class AssignIn(Input):
 
     caregiver_id: uuid.UUID
     reason: Annotated[str, Field(max_length=500)] = ""
-    override: bool = Field(
+    override: Bool = Field(
         default=False, description="Assign despite the soft rules the caregiver breaks."
     )
 

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, ConfigDict, Field, computed_field, model_va
 
 from app.localtime import DEFAULT_TIME_ZONE, valid_time_zone
 from app.models import Gender
-from app.schemas.common import AwareDatetime, Input, Latitude, Longitude, Output
+from app.schemas.common import AwareDatetime, Bool, Input, Int, Latitude, Longitude, Output
 
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$", examples=["13800000001"])]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
@@ -122,7 +122,7 @@ class SeniorIn(Input):
     lon: Longitude
     languages: Annotated[list[Language], Field(max_length=10)] = []
     preferred_gender: Gender | None = None
-    gender_strict: bool = False
+    gender_strict: Bool = False
     care_notes: Annotated[str, Field(max_length=4000)] = ""
     emergency_contacts: Annotated[list[EmergencyContact], Field(max_length=5)] = []
     preferred_caregivers: Annotated[list[uuid.UUID], Field(max_length=20)] = []
@@ -195,7 +195,7 @@ class SeniorProfile(Output):
 class ProviderIn(Input):
     login: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
     name: Name
-    auto_accept: bool = False
+    auto_accept: Bool = False
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"login": "provider.anxin", "name": "Anxin Home Care"}]}
@@ -247,8 +247,8 @@ class CaregiverIn(Input):
     password: Password
     gender: Gender
     languages: Annotated[list[Language], Field(max_length=10)] = []
-    service_radius_m: Annotated[int, Field(ge=100, le=100_000)] = 5000
-    daily_visit_cap: Annotated[int, Field(ge=1, le=30)] = 8
+    service_radius_m: Annotated[Int, Field(ge=100, le=100_000)] = 5000
+    daily_visit_cap: Annotated[Int, Field(ge=1, le=30)] = 8
     skills: Annotated[list[SkillIn], Field(max_length=30)] = []
     shifts: Annotated[list[ShiftIn], Field(max_length=60)] = []
 
@@ -315,7 +315,7 @@ class CaregiverOut(Output):
 
 
 class DutyIn(Input):
-    on_duty: bool
+    on_duty: Bool
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"on_duty": True}]})
 

@@ -45,7 +45,7 @@ from app.security import (
     new_api_key,
 )
 from app.services import sessions
-from app.services.paging import fetch_page
+from app.services.paging import Key, PageParams, fetch_page
 
 
 async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
@@ -328,11 +328,14 @@ async def get_district_caregiver(
 
 
 async def list_district_caregivers(
-    session: AsyncSession, operator: Principal, *, limit: int, offset: int
-) -> tuple[Sequence[Caregiver], int | None]:
+    session: AsyncSession, operator: Principal, *, page: PageParams
+) -> tuple[list[Caregiver], str | None]:
     assert operator.district_id is not None
     return await fetch_page(
-        session, district_caregivers_query(operator.district_id), limit=limit, offset=offset
+        session,
+        district_caregivers_query(operator.district_id),
+        [Key(Caregiver.name), Key(Caregiver.id)],
+        page,
     )
 
 

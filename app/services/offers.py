@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, case, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
@@ -34,6 +34,7 @@ from app.models import (
 from app.schemas.offers import OfferOut
 from app.services import offer_machine, rules, visits
 from app.services.order_machine import Event, transition
+from app.services.paging import Key, PageParams, fetch_page
 
 # The engine's rules as the dispatcher applies them (travel model, local day).
 ENGINE = DispatchConfig()
@@ -151,20 +152,21 @@ async def list_offers(
     principal: Principal,
     *,
     status: OfferStatus | None,
-    limit: int,
-    offset: int,
+    page: PageParams,
     now: datetime,
-) -> tuple[list[OfferOut], int | None]:
+) -> tuple[list[OfferOut], str | None]:
     """Open offers first (soonest deadline first), then the rest, newest first."""
     stmt = _scope(principal)
     if status is not None:
         stmt = stmt.where(Offer.status == status)
-    stmt = stmt.order_by(
-        (Offer.status != OfferStatus.open), Offer.deadline, Offer.created_at.desc(), Offer.id
-    )
-    rows = (await session.execute(stmt.limit(limit + 1).offset(offset))).scalars().all()
-    more = len(rows) > limit
-    return await _views(session, rows[:limit], now), (offset + limit if more else None)
+    keys = [
+        Key(case((Offer.status == OfferStatus.open, 0), else_=1)),
+        Key(Offer.deadline),
+        Key(Offer.created_at, desc=True),
+        Key(Offer.id),
+    ]
+    rows, next_cursor = await fetch_page(session, stmt, keys, page)
+    return await _views(session, rows, now), next_cursor
 
 
 async def get_view(

@@ -41,7 +41,7 @@ from app.schemas.orders import (
 )
 from app.services import idempotency, offer_machine
 from app.services.order_machine import Event, record_placed, transition
-from app.services.paging import fetch_page
+from app.services.paging import Key, PageParams, fetch_page
 
 SOS_SERVICE = "emergency_help"
 
@@ -249,13 +249,13 @@ async def list_for_senior(
     principal: Principal,
     *,
     status: OrderStatus | None,
-    limit: int,
-    offset: int,
-) -> tuple[Sequence[Order], int | None]:
-    stmt = _scoped(principal).order_by(Order.created_at.desc(), Order.id)
+    page: PageParams,
+) -> tuple[list[Order], str | None]:
+    """The senior's orders, newest first; an order placed meanwhile goes before the first page."""
+    stmt = _scoped(principal)
     if status is not None:
         stmt = stmt.where(Order.status == status)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    return await fetch_page(session, stmt, [Key(Order.created_at, desc=True), Key(Order.id)], page)
 
 
 _SENIOR_STATUS = {
@@ -444,6 +444,23 @@ async def rate(
     return order
 
 
+# The queue's order: an emergency is never below anything; then escalations (and caregivers
+# flagged as not at the door), then priority, oldest first; the id makes every place unique.
+QUEUE_KEYS = (
+    Key(case((Order.priority == Priority.emergency, 0), else_=1)),
+    Key(
+        case(
+            (Order.status == OrderStatus.escalated, 0),
+            ((Order.status == OrderStatus.assigned) & Order.no_show_at.is_not(None), 0),
+            else_=1,
+        )
+    ),
+    Key(case(*((Order.priority == p, rank) for p, rank in PRIORITY_RANK.items()), else_=9)),
+    Key(Order.created_at),
+    Key(Order.id),
+)
+
+
 def queue_query(
     principal: Principal,
     *,
@@ -459,15 +476,7 @@ def queue_query(
         stmt = stmt.where(Order.priority == priority)
     if service_code is not None:
         stmt = stmt.where(Order.service_code == service_code)
-    # An emergency is never below anything; then escalations, then priority, oldest first.
-    emergency_first = case((Order.priority == Priority.emergency, 0), else_=1)
-    escalated_next = case(
-        (Order.status == OrderStatus.escalated, 0),
-        ((Order.status == OrderStatus.assigned) & Order.no_show_at.is_not(None), 0),
-        else_=1,
-    )
-    by_priority = case(*((Order.priority == p, rank) for p, rank in PRIORITY_RANK.items()), else_=9)
-    return stmt.order_by(emergency_first, escalated_next, by_priority, Order.created_at, Order.id)
+    return stmt.order_by(*(key.expr for key in QUEUE_KEYS))
 
 
 async def queue(
@@ -477,8 +486,7 @@ async def queue(
     status: OrderStatus | None,
     priority: Priority | None,
     service_code: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[Sequence[Order], int | None]:
+    page: PageParams,
+) -> tuple[list[Order], str | None]:
     stmt = queue_query(principal, status=status, priority=priority, service_code=service_code)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    return await fetch_page(session, stmt, QUEUE_KEYS, page)

@@ -1,7 +1,6 @@
 """Seniors' profiles: personal data, read only within scope and always audit-logged."""
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, false, select
@@ -12,7 +11,7 @@ from app.errors import NotFound
 from app.models import CaregiverPreference, PreferenceKind, Role, Senior
 from app.schemas.people import SeniorProfile
 from app.services import audit
-from app.services.paging import fetch_page
+from app.services.paging import Key, PageParams, fetch_page
 
 PROFILE_FIELDS = "phone,address,lat,lon,care_notes,emergency_contacts"
 
@@ -56,12 +55,12 @@ async def profile(
 
 
 async def list_for_operator(
-    session: AsyncSession, principal: Principal, *, q: str | None, limit: int, offset: int
-) -> tuple[Sequence[Senior], int | None]:
-    stmt = _scoped(principal).order_by(Senior.name, Senior.id)
+    session: AsyncSession, principal: Principal, *, q: str | None, page: PageParams
+) -> tuple[list[Senior], str | None]:
+    stmt = _scoped(principal)
     if q:
         stmt = stmt.where(
             Senior.name.icontains(q, autoescape=True)
             | Senior.neighbourhood.icontains(q, autoescape=True)
         )
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    return await fetch_page(session, stmt, [Key(Senior.name), Key(Senior.id)], page)

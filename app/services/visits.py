@@ -35,6 +35,7 @@ from app.schemas.visits import SeniorContact, VisitOut
 from app.services import audit, fleet, offer_machine, orders, rules
 from app.services.accounts import in_district
 from app.services.order_machine import Event, can, transition
+from app.services.paging import Key, PageParams, fetch_page
 
 CONTACT_FIELDS = "name,phone,address,care_notes,emergency_contacts"
 
@@ -412,15 +413,15 @@ async def list_views(
     principal: Principal,
     *,
     status: VisitStatus | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[VisitOut], int | None]:
+    page: PageParams,
+) -> tuple[list[VisitOut], str | None]:
     """Lists never carry contact details: open a visit to see them (and be audited)."""
-    stmt = _visit_scope(principal).order_by(Visit.starts_at.desc(), Visit.id)
+    stmt = _visit_scope(principal)
     if status is not None:
         stmt = stmt.where(Visit.status == status)
-    rows = (await session.execute(stmt.limit(limit + 1).offset(offset))).all()
-    more = len(rows) > limit
+    rows, next_cursor = await fetch_page(
+        session, stmt, [Key(Visit.starts_at, desc=True), Key(Visit.id)], page, entities=2
+    )
     seniors = {
         s.id: s
         for s in (
@@ -429,10 +430,8 @@ async def list_views(
             )
         ).scalars()
     }
-    views = [
-        _out(visit, order, seniors[order.senior_id], None, None) for visit, order in rows[:limit]
-    ]
-    return views, (offset + limit if more else None)
+    views = [_out(visit, order, seniors[order.senior_id], None, None) for visit, order in rows]
+    return views, next_cursor
 
 
 async def check_in(

@@ -65,6 +65,8 @@ export function live(onEvent, onState = () => {}) {
   const source = new EventSource("/v1/events", { withCredentials: true });
   source.addEventListener("open", () => onState(true));
   source.addEventListener("error", () => onState(false));
+  // The server's history is behind our last event id (a restore): re-read everything shown.
+  source.addEventListener("stream.reset", () => onState(true));
   source.onmessage = (e) => onEvent("message", JSON.parse(e.data));
   // Every named event type funnels into onEvent; types are registered as they are learnt.
   const handler = (e) => onEvent(e.type, JSON.parse(e.data));

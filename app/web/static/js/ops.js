@@ -112,18 +112,15 @@ function tick() {
 // --- the queue ---------------------------------------------------------------------------------
 
 async function fetchQueue() {
-  // Ask for as many pages at once as the queue had last time, then follow next_offset.
-  const guess = Math.max(1, Math.ceil((state.rows.length + 1) / PAGE));
+  // Follow next_cursor page by page: keyset pages never repeat or skip an order that moved.
   const sent = performance.now();
-  const pages = await Promise.all(
-    Array.from({ length: guess }, (_, i) => api("GET", "/v1/ops/queue?limit=" + PAGE + "&offset=" + i * PAGE)),
-  );
-  let next = pages[pages.length - 1].next_offset;
-  while (next !== null && next !== undefined) {
-    const page = await api("GET", "/v1/ops/queue?limit=" + PAGE + "&offset=" + next);
+  const pages = [];
+  let cursor = null;
+  do {
+    const page = await api("GET", "/v1/ops/queue?limit=" + PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     pages.push(page);
-    next = page.next_offset;
-  }
+    cursor = page.next_cursor;
+  } while (cursor);
   const seen = new Set();
   const rows = [];
   for (const page of pages) {
@@ -563,12 +560,12 @@ const refreshKpis = coalesced(loadKpis, 10_000);
 // --- names of every caregiver of the district (the decisions name them by id) -----------------
 
 async function loadNames() {
-  let offset = 0;
-  while (offset !== null && offset !== undefined) {
-    const page = await api("GET", "/v1/ops/caregivers?limit=" + PAGE + "&offset=" + offset);
+  let cursor = null;
+  do {
+    const page = await api("GET", "/v1/ops/caregivers?limit=" + PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     for (const c of page.items) state.names.set(c.id, c.name);
-    offset = page.next_offset;
-  }
+    cursor = page.next_cursor;
+  } while (cursor);
 }
 
 // --- live --------------------------------------------------------------------------------------
