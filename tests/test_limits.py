@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from app.config import Settings
 from app.deps import get_now
 from app.middleware import InFlight
-from app.models import Caregiver, Order
+from app.models import Caregiver, Order, RateLimit
 from app.services import limits
 from tests.conftest import serving
 from tests.factories import NEAR_HOME, PASSWORD, World, at, resend_shed
@@ -131,6 +131,19 @@ async def test_the_pages_log_in_form_says_to_wait(settings: Settings, world: Wor
         assert r.status_code == 429
         assert r.headers["Retry-After"] == "1"
         assert "Too many tries" in r.text
+
+
+async def test_the_back_off_keeps_no_login_and_takes_any_text(
+    settings: Settings, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with tight(settings, login_backoff_after=1) as http:
+        for typed in ("1390\x000001", world.senior.login, "x" * 5000):
+            assert_problem(await login(http, typed, "wrong"), 401)
+            assert_limited(await login(http, typed, "wrong"), "login_backoff")
+    async with sessionmaker() as session:
+        keys = (await session.scalars(select(RateLimit.key))).all()
+    assert keys
+    assert not any(world.senior.login in key or "127.0.0.1" in key for key in keys)
 
 
 # --- orders, positions, providers ------------------------------------------------------

@@ -23,6 +23,7 @@ so each limit is one row per key, changed by one atomic statement:
 Times are UTC epoch seconds. Every limit is a setting (README, "Limits").
 """
 
+import hashlib
 import math
 import random
 import uuid
@@ -149,8 +150,14 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _keys(login: str, client: str) -> list[str]:
-    return [f"login:{login.strip()[:150]}", f"login-client:{client[:150]}"]
+    # Digests: the table keeps no phone number or address, and any text typed (a NUL byte,
+    # 10,000 characters) makes a key PostgreSQL can store.
+    return [f"login:{_digest(login.strip())}", f"login-client:{_digest(client)}"]
 
 
 async def check_login(read: AsyncSession, *, login: str, client: str, now: datetime) -> bool:
