@@ -158,10 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p_bench.add_argument(
         "--sections",
-        default="single,update,batch,dayplan,live,dispatcher,console",
+        default="single,update,batch,dayplan,live,dispatcher,console,limits",
         help="comma-separated: single, update, batch, dayplan, live (needs PostgreSQL), "
         "dispatcher (cold and warm starts, the API during a pass; PostgreSQL if it answers), "
-        "console (the operator console in Chromium with 500 open orders)",
+        "console (the operator console in Chromium with 500 open orders), "
+        "limits (the abuse limiter's cost per request)",
     )
     p_bench.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     p_bench.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")

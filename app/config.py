@@ -89,6 +89,25 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=20, ge=1)
     page_size_max: int = Field(default=100, ge=1)
 
+    # Abuse limits (app/services/limits.py; counters in the database, shared by every worker).
+    limits_enabled: bool = True
+    order_rate_count: int = Field(default=10, ge=1)
+    order_rate_period_s: float = Field(default=600.0, gt=0)
+    position_rate_count: int = Field(default=5, ge=1)
+    position_rate_period_s: float = Field(default=10.0, gt=0)
+    provider_rate_count: int = Field(default=600, ge=1)
+    provider_rate_period_s: float = Field(default=60.0, gt=0)
+    # Log-in back-off: from the n-th failure (per typed login / per client address) each
+    # further attempt waits base * 2**(failures - n) seconds, at most max; failures older than
+    # the window are forgotten.
+    login_backoff_after: int = Field(default=5, ge=1)
+    login_client_backoff_after: int = Field(default=20, ge=1)
+    login_backoff_base_s: float = Field(default=1.0, gt=0)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    login_failure_window_s: float = Field(default=3600.0, gt=0)
+    # Requests one worker serves at once (event streams not counted); beyond, 503 at once.
+    max_in_flight: int = Field(default=256, ge=1)
+
     # The dispatcher (`doorstep dispatcher`; on PostgreSQL one advisory lock per district).
     dispatch_poll_s: float = Field(default=1.0, gt=0, le=60)
     dispatch_pass_limit: int = Field(default=200, ge=1)

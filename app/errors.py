@@ -84,6 +84,18 @@ class Unprocessable(AppError):
     code = "unprocessable"
 
 
+class TooManyRequests(AppError):
+    """A limit was reached: 429 with ``Retry-After`` (whole seconds, at least 1) in the header
+    and as ``retry_after_s`` in the problem."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after_s: int, code: str | None = None) -> None:
+        self.retry_after_s = max(1, retry_after_s)
+        super().__init__(detail, code=code, extra={"retry_after_s": self.retry_after_s})
+
+
 def problem(
     status: int,
     code: str,
@@ -122,6 +134,8 @@ _HTTP_CODES = {
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem(exc.status_code, exc.code, exc.detail, headers=headers, extra=exc.extra)
 
 

@@ -12,7 +12,7 @@ from app import metrics
 from app.config import MissingSecret, Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
-from app.middleware import BodyLimit, RequestContext
+from app.middleware import BodyLimit, InFlight, RequestContext
 from app.routers import (
     admin,
     auth,
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Retry-After", "X-Request-ID", "Location"],
             max_age=600,
         )
+    app.add_middleware(InFlight, limit=settings.max_in_flight)  # before reading any body
     app.add_middleware(RequestContext)  # added last: outermost, so every answer carries an id
 
     v1 = APIRouter(prefix="/v1")

@@ -14,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs, metrics
-from app.errors import problem
+from app.errors import RETRY_AFTER_S, problem
 
 
 class BodyLimit:
@@ -157,3 +157,49 @@ class RequestContext:
                 },
             )
             logs.unbind(token)
+
+
+class InFlight:
+    """Sheds load at once: while ``limit`` requests are being served by this worker, the next
+    is answered 503 ``saturated`` with ``Retry-After`` before anything else runs (no queueing
+    behind the pool). Probes (``/healthz``, ``/readyz``, ``/metrics``) are never shed, and an
+    event stream stops counting once its headers are sent (it is watched, not served)."""
+
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.serving = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        if self.serving >= self.limit:
+            metrics.count_overloaded("saturated")
+            response = problem(
+                503,
+                "saturated",
+                "The service is at capacity; try again in a moment.",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+            await response(scope, receive, send)
+            return
+        self.serving += 1
+        counted = True
+
+        async def send_release_streams(message: Message) -> None:
+            nonlocal counted
+            if counted and message["type"] == "http.response.start":
+                kind = MutableHeaders(scope=message).get("content-type", "")
+                if kind.startswith("text/event-stream"):
+                    counted = False
+                    self.serving -= 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_release_streams)
+        finally:
+            if counted:
+                self.serving -= 1

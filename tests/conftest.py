@@ -69,7 +69,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def settings() -> Settings:
     # Tests drive dispatch passes themselves (with their own clock); the ones about the
     # dispatcher process start it explicitly.
-    return Settings(env="test", database_url=DATABASE_URL, jwt_secret=JWT_SECRET)
+    # The limits stay switched on (every request runs the limiter's SQL) but are far above what
+    # any test does, and tests move the clock at will; tests/test_limits.py sets tight ones.
+    return Settings(
+        env="test",
+        database_url=DATABASE_URL,
+        jwt_secret=JWT_SECRET,
+        order_rate_count=100_000,
+        position_rate_count=100_000,
+        provider_rate_count=100_000,
+        login_backoff_after=100_000,
+        login_client_backoff_after=100_000,
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -372,6 +372,13 @@ def console(report: Report) -> None:
     section(report)
 
 
+def limits(report: Report) -> None:
+    """The abuse limiter's cost per request, SQLite and PostgreSQL (``app/bench/limits.py``)."""
+    from app.bench.limits import section
+
+    section(report)
+
+
 SECTIONS = {
     "single": single,
     "update": update,
@@ -380,6 +387,7 @@ SECTIONS = {
     "live": live_service,
     "dispatcher": dispatcher,
     "console": console,
+    "limits": limits,
 }
 
 

@@ -16,6 +16,7 @@ from app.models.order import (
 )
 from app.models.outbox import OutboxEvent
 from app.models.provider import Provider
+from app.models.rate_limit import RateLimit
 from app.models.senior import CaregiverPreference, Gender, PreferenceKind, Senior
 from app.models.service import Service
 from app.models.visit import ACTIVE_VISIT_STATUSES, Visit, VisitStatus
@@ -44,6 +45,7 @@ __all__ = [
     "PreferenceKind",
     "Priority",
     "Provider",
+    "RateLimit",
     "Role",
     "Senior",
     "Service",

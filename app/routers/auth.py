@@ -6,8 +6,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.deps import NowDep, PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
 from app.errors import Unauthorized
 from app.schemas.auth import Me, SessionIn, SessionOut, Token
-from app.schemas.common import PROBLEM_RESPONSES
-from app.services import accounts, sessions
+from app.schemas.common import PROBLEM_RESPONSES, RATE_LIMITED
+from app.services import accounts, limits, sessions
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 @router.post(
     "/token",
     summary="Log in (OAuth2 password flow)",
+    responses=RATE_LIMITED,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -27,11 +28,15 @@ router = APIRouter(prefix="/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: ReadSessionDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> Token:
-    """Seniors and caregivers log in with their phone number; operators with their login."""
-    return await accounts.login(session, settings, login=form.username, password=form.password)
+    """Seniors and caregivers log in with their phone number; operators with their login.
+    Repeated failures back off (429 with ``Retry-After``; README, "Limits")."""
+    async with limits.guard_login(request, settings, login=form.username, now=now):
+        return await accounts.login(session, settings, login=form.username, password=form.password)
 
 
 @router.get("/me", summary="Who am I")
@@ -58,7 +63,12 @@ def _cookie(request: Request) -> str:
     return token
 
 
-@router.post("/session", status_code=status.HTTP_201_CREATED, summary="Log in a browser page")
+@router.post(
+    "/session",
+    status_code=status.HTTP_201_CREATED,
+    summary="Log in a browser page",
+    responses=RATE_LIMITED,
+)
 async def open_session(
     data: SessionIn,
     request: Request,
@@ -71,7 +81,8 @@ async def open_session(
     """Sets an HttpOnly ``doorstep_session`` cookie (SameSite=Lax; Secure outside local
     development) that keeps the page logged in while it is used at least every
     ``web_session_idle_days``, for at most ``web_session_max_days``."""
-    account = await sessions.check_password(read, login=data.login, password=data.password)
+    async with limits.guard_login(request, settings, login=data.login, now=now):
+        account = await sessions.check_password(read, login=data.login, password=data.password)
     opened = await sessions.open_session(session, settings, account, now=now)
     previous = request.cookies.get(sessions.COOKIE_NAME)
     if previous:  # the browser's earlier session ends: one log-in, one session

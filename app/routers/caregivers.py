@@ -3,16 +3,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app.deps import CaregiverDep, NowDep, PageDep, SessionDep, SettingsDep
 from app.models import VisitStatus
 from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
 from app.schemas.people import CaregiverOut, DutyIn, PositionIn
 from app.schemas.visits import CheckInIn, CheckOutIn, VisitOut
-from app.services import accounts, caregivers, visits
+from app.services import accounts, caregivers, limits, visits
 
 router = APIRouter(tags=["caregivers"], responses=PROBLEM_RESPONSES)
+
+POSITION_HEADER = "Doorstep-Position"
 
 
 @router.get("/caregivers/me", summary="My profile, skills and shifts")
@@ -34,7 +36,14 @@ async def report_position(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    response: Response,
 ) -> CaregiverOut:
+    """At most ``position_rate_count`` fixes per ``position_rate_period_s`` are kept; a fix
+    beyond is dropped and answered as usual (200, the position on record) with
+    ``Doorstep-Position: dropped``, so a phone that reports too often keeps working."""
+    if not await limits.count_position(session, settings, principal.id, now=now):
+        response.headers[POSITION_HEADER] = "dropped"
+        return CaregiverOut.model_validate(await accounts.load_caregiver(session, principal.id))
     return CaregiverOut.model_validate(
         await caregivers.report_position(
             session,

@@ -3,16 +3,29 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from app.deps import NowDep, PageDep, ProviderDep, SessionDep
+from app.deps import NowDep, PageDep, ProviderDep, SessionDep, SettingsDep
 from app.models import VisitStatus
-from app.schemas.common import PROBLEM_RESPONSES, Page
+from app.schemas.common import PROBLEM_RESPONSES, RATE_LIMITED, Page
 from app.schemas.people import CaregiverOut
 from app.schemas.visits import VisitOut
-from app.services import providers, visits
+from app.services import limits, providers, visits
 
-router = APIRouter(prefix="/provider", tags=["providers"], responses=PROBLEM_RESPONSES)
+
+async def _rate(
+    principal: ProviderDep, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> None:
+    """Every provider request counts against ``provider_rate_*`` (429 beyond)."""
+    await limits.count_provider_request(session, settings, principal.id, now=now)
+
+
+router = APIRouter(
+    prefix="/provider",
+    tags=["providers"],
+    responses={**PROBLEM_RESPONSES, **RATE_LIMITED},
+    dependencies=[Depends(_rate)],
+)
 
 
 @router.get("/caregivers", summary="Our caregivers")

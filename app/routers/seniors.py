@@ -7,10 +7,10 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.deps import NowDep, PageDep, SeniorDep, SessionDep, SettingsDep
 from app.models import OrderStatus
-from app.schemas.common import PROBLEM_RESPONSES, Page, ReasonIn
+from app.schemas.common import PROBLEM_RESPONSES, RATE_LIMITED, Page, ReasonIn
 from app.schemas.orders import OrderIn, RatingIn, SeniorOrderDetail, SeniorOrderOut
 from app.schemas.people import SeniorProfile
-from app.services import orders, seniors
+from app.services import limits, orders, seniors
 
 router = APIRouter(tags=["seniors"], responses=PROBLEM_RESPONSES)
 
@@ -30,7 +30,12 @@ async def my_profile(principal: SeniorDep, session: SessionDep, now: NowDep) -> 
     return await seniors.profile(session, principal, principal.id, action="senior.self", now=now)
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED, summary="Place an order")
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    summary="Place an order",
+    responses=RATE_LIMITED,
+)
 async def place_order(
     data: OrderIn,
     principal: SeniorDep,
@@ -40,6 +45,7 @@ async def place_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> SeniorOrderOut:
+    await limits.count_order(session, settings, principal.id, now=now)
     out, replayed = await orders.place(
         session, principal, data, settings=settings, idempotency_key=idempotency_key, now=now
     )

@@ -105,3 +105,12 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}}
     for status in (401, 403, 404, 409, 422)
 }
+# Routes behind a limit (app/services/limits.py) add this: 429 with Retry-After.
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": Problem,
+        "description": "A limit was reached; retry after the seconds in Retry-After.",
+        "content": {"application/problem+json": {}},
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    }
+}

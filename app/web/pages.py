@@ -13,9 +13,9 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.deps import NowDep, ReadSessionDep, SessionDep, SettingsDep
-from app.errors import AppError, Forbidden
+from app.errors import AppError, Forbidden, TooManyRequests
 from app.models import Account, Role
-from app.services import sessions
+from app.services import limits, sessions
 from app.web import i18n
 
 HERE = Path(__file__).parent
@@ -156,10 +156,11 @@ async def login(
     _refuse_cross_site(request)
     target = _safe_next(next)
     try:
-        account: Account = await sessions.check_password(read, login=login, password=password)
+        async with limits.guard_login(request, settings, login=login, now=now):
+            account: Account = await sessions.check_password(read, login=login, password=password)
     except AppError as error:
         name = target.strip("/")
-        return render(
+        page = render(
             request,
             "login.html",
             status_code=error.status_code,
@@ -169,6 +170,9 @@ async def login(
             error=error.code,
             login_value=login,
         )
+        if isinstance(error, TooManyRequests):
+            page.headers["Retry-After"] = str(error.retry_after_s)
+        return page
     previous = request.cookies.get(sessions.COOKIE_NAME)
     if previous:
         await sessions.close(session, previous, now=now)
