@@ -370,6 +370,14 @@ def console(report: Report) -> None:
     section(report)
 
 
+def login(report: Report) -> None:
+    """Log-in timing for an unknown login, a wrong password and a disabled account, with the
+    production Argon2 cost (``app/bench/login.py``)."""
+    from app.bench.login import section
+
+    section(report)
+
+
 SECTIONS = {
     "single": single,
     "update": update,
@@ -378,6 +386,7 @@ SECTIONS = {
     "live": live_service,
     "dispatcher": dispatcher,
     "console": console,
+    "login": login,
 }
 
 
