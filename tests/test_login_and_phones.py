@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import app.security
 from app.db import ensure_database
+from app.models import Account
 from tests.conftest import DATABASE_URL, IS_POSTGRES
-from tests.factories import PASSWORD, World, senior_in
+from tests.factories import PASSWORD, World, resend_shed, senior_in
 from tests.pg_setup import _empty
 from tests.test_auth import assert_problem, deactivate
 
@@ -171,6 +172,33 @@ async def test_a_taken_phone_is_the_same_409_whoever_and_wherever_it_belongs_to(
     refused = [r for r in caplog.records if getattr(r, "event", "") == "registration_refused"]
     assert refused[0].holder_account_id == str(world.senior.id)  # type: ignore[attr-defined]
     assert all("139" not in r.getMessage() for r in refused)
+
+
+async def test_concurrent_registrations_of_one_number_in_two_districts_make_one_account(
+    client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Both operators check the number at once and find it free: the unique login decides,
+    and the loser gets the same 409 as if it had been found (not a 500, nothing of whose)."""
+    body = senior_in("13900000090").model_dump(mode="json")
+    forms = ["13900000090", "+86 139 0000 0090", "139-0000-0090", "0086 139 0000 0090"]
+    operators = [world.operator_a, world.operator_b] * 2
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/ops/seniors", json={**body, "phone": form}, headers=op.auth)
+            for form, op in zip(forms, operators, strict=True)
+        )
+    )
+    responses = await resend_shed(client, list(responses))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201, 409, 409, 409], [r.text for r in responses]
+    answers = [_answer(r) for r in responses if r.status_code == 409]
+    assert all(a == answers[0] for a in answers)
+    assert answers[0][2]["code"] == "login_taken"
+    async with sessionmaker() as session:
+        logins = (
+            await session.scalars(sa.select(Account.login).where(Account.login.like("%0090")))
+        ).all()
+    assert logins == ["+8613900000090"]
 
 
 # --------------------------------------------------------------------------------------------
