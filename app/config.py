@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     jwt_audience: str = "doorstep"
     jwt_issuer: str = "doorstep"
     access_token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # Phone numbers written without a country code (13900000001) are read in this region
+    # (ISO 3166 alpha-2) and stored in E.164 (+8613900000001).
+    phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
 
     # Browser pages: a cookie session that slides with use (stay logged in on that phone) up to
     # a hard limit; Secure cookies unless set otherwise outside env=prod (plain-HTTP localhost).
@@ -145,6 +148,20 @@ class Settings(BaseSettings):
     @classmethod
     def _level_upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("phone_region", mode="before")
+    @classmethod
+    def _region_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value} is not a region phone numbers can be read in")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod

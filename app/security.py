@@ -17,8 +17,18 @@ from app.errors import Unauthorized
 from app.models import Role
 
 _password_hash = PasswordHash((Argon2Hasher(),))
-# Verifying against this when the login is unknown keeps response times alike either way.
-_DUMMY_HASH = _password_hash.hash("doorstep-timing-equaliser")
+# A hash of the same cost as real ones, verified when there is no real hash to verify (unknown
+# login, an account without a password), so every failed log-in does the same work. Made by
+# the hasher in use (tests swap in a cheap one), once per hasher.
+_dummy: tuple[PasswordHash, str] | None = None
+
+
+def _dummy_hash() -> str:
+    global _dummy
+    if _dummy is None or _dummy[0] is not _password_hash:
+        _dummy = (_password_hash, _password_hash.hash(secrets.token_urlsafe(16)))
+    return _dummy[1]
+
 
 API_KEY_PREFIX = "dsk_"
 
@@ -32,11 +42,12 @@ async def hash_password(password: str) -> str:
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
-    """Constant-work check: an unknown account costs the same as a wrong password."""
-    if password_hash is None:
-        await to_thread.run_sync(_password_hash.verify, password, _DUMMY_HASH)
-        return False
-    return await to_thread.run_sync(_password_hash.verify, password, password_hash)
+    """Constant-work check: exactly one Argon2 verification whether or not there is a hash
+    (``None``: verify against a dummy of the same cost and answer False)."""
+    hasher = _password_hash
+    target = _dummy_hash() if password_hash is None else password_hash
+    verified = await to_thread.run_sync(hasher.verify, password, target)
+    return verified and password_hash is not None
 
 
 @dataclass(frozen=True)

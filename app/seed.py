@@ -37,6 +37,7 @@ from app.models import (
     Visit,
     VisitStatus,
 )
+from app.phones import to_e164
 from app.schemas.orders import OrderIn
 from app.schemas.people import (
     CaregiverIn,
@@ -203,7 +204,11 @@ REACH_MARGIN_M = 1200.0
 FRESH_POSITION = timedelta(minutes=10)
 # Fixed on-duty spots for the README's caregivers: Zhang Min near Taoyuan Road reaches all of
 # Lianhu within her 5 km; Liu Jianjun works around Tumen.
-DEMO_POSITIONS = {DEMO_CAREGIVERS[0]: (34.2641, 108.9031), DEMO_CAREGIVERS[1]: (34.2618, 108.8941)}
+# Keyed by the stored (E.164) phone: the demo numbers are Chinese mobiles, whatever the region.
+DEMO_POSITIONS = {
+    to_e164(DEMO_CAREGIVERS[0], "CN"): (34.2641, 108.9031),
+    to_e164(DEMO_CAREGIVERS[1], "CN"): (34.2618, 108.8941),
+}
 
 
 def _as_principal(account: Account) -> Principal:

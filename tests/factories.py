@@ -194,6 +194,7 @@ async def build_world(
         far = await accounts.create_senior(session, _op(op_b), senior_in("13900000003"), now=now)
         await session.flush()
 
+        # Logins as stored: seniors' and caregivers' phones in E.164 (any written form logs in).
         def person(account_id: uuid.UUID, role: Role, login: str = "") -> Person:
             return Person(account_id, _token(settings, account_id, role), login)
 
@@ -206,12 +207,12 @@ async def build_world(
             provider_a=person(pa.id, Role.provider),
             provider_a_key=key_a,
             provider_b_key=key_b,
-            nurse=person(nurse.id, Role.caregiver, "13700000001"),
-            helper=person(helper.id, Role.caregiver, "13700000002"),
-            other_caregiver=person(other.id, Role.caregiver, "13700000003"),
-            senior=person(senior.id, Role.senior, "13900000001"),
-            neighbour=person(neighbour.id, Role.senior, "13900000002"),
-            far_senior=person(far.id, Role.senior, "13900000003"),
+            nurse=person(nurse.id, Role.caregiver, "+8613700000001"),
+            helper=person(helper.id, Role.caregiver, "+8613700000002"),
+            other_caregiver=person(other.id, Role.caregiver, "+8613700000003"),
+            senior=person(senior.id, Role.senior, "+8613900000001"),
+            neighbour=person(neighbour.id, Role.senior, "+8613900000002"),
+            far_senior=person(far.id, Role.senior, "+8613900000003"),
         )
 
 

@@ -108,7 +108,7 @@ async def audit_rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Aud
 def assert_contact_of_senior(contact: dict[str, Any] | None) -> None:
     assert contact is not None
     assert contact["address"] == SENIOR_ADDRESS
-    assert contact["phone"] == "13900000001"
+    assert contact["phone"] == "+8613900000001"
     assert contact["care_notes"] == CARE_NOTES
 
 
@@ -365,7 +365,7 @@ class TestSeniorOwnOrders:
 
         assert r.status_code == 200
         assert r.json()["id"] == str(world.neighbour.id)
-        assert r.json()["phone"] == "13900000002"
+        assert r.json()["phone"] == "+8613900000002"
 
 
 class TestOperatorDistrict:

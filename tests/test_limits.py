@@ -66,6 +66,22 @@ async def test_failed_log_ins_back_off_exponentially_and_success_resets(
             assert_problem(await login(http, world.senior.login, "wrong"), 401)
 
 
+async def test_every_written_form_of_a_phone_counts_against_one_login(
+    settings: Settings, world: World
+) -> None:
+    """One number is one account (E.164): writing it another way each time is no way round
+    the back-off."""
+    digits = world.senior.login.removeprefix("+86")
+    forms = [digits, f"+86 {digits[:3]} {digits[3:7]} {digits[7:]}", f"0086{digits}", digits]
+    async with tight(settings, login_backoff_after=5) as http:
+        for form in forms:
+            assert_problem(await login(http, form, "wrong"), 401)
+        assert_problem(await login(http, world.senior.login, "wrong"), 401)  # the 5th
+        assert_limited(
+            await login(http, f"{digits[:3]}-{digits[3:7]}-{digits[7:]}", PASSWORD), "login_backoff"
+        )
+
+
 async def test_an_unknown_login_backs_off_exactly_like_a_registered_one(
     settings: Settings, world: World
 ) -> None:

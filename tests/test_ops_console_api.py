@@ -488,9 +488,12 @@ class TestCandidates:
         namesakes = sorted(
             (c["phone"], c["provider_name"]) for c in rows if c["name"] == "Jia Lina"
         )
-        assert namesakes == [("13510000011", "Anxin Care"), ("13510000012", "Kangle Home Care")]
+        assert namesakes == [
+            ("+8613510000011", "Anxin Care"),
+            ("+8613510000012", "Kangle Home Care"),
+        ]
         nurse = next(c for c in rows if c["caregiver_id"] == str(world.nurse.id))
-        assert (nurse["phone"], nurse["provider_name"]) == ("13700000001", "Anxin Care")
+        assert (nurse["phone"], nurse["provider_name"]) == ("+8613700000001", "Anxin Care")
 
     async def test_the_verdicts_agree_with_the_assign_endpoint(
         self, client: AsyncClient, world: World

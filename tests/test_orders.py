@@ -335,7 +335,7 @@ class TestQueue:
         detail = r.json()
         assert [h["event"] for h in detail["history"]] == ["place", "assign"]
         assert detail["visits"][0]["caregiver_id"] == str(world.nurse.id)
-        assert detail["senior"]["phone"] == "13900000001"
+        assert detail["senior"]["phone"] == "+8613900000001"
 
 
 class TestStateMachine:

@@ -122,7 +122,9 @@ async def test_an_escalated_order_is_assigned_from_the_candidates_with_the_keybo
     first_candidate = detail.locator("[data-candidate]").first
     await expect(first_candidate).to_contain_text("Nurse Zhang")
     # Who to phone, and whose caregiver they are: namesakes are told apart.
-    await expect(first_candidate.locator("a[href='tel:13700000001']")).to_have_text("13700000001")
+    await expect(first_candidate.locator("a[href='tel:+8613700000001']")).to_have_text(
+        "+8613700000001"
+    )
     await expect(first_candidate.locator(".cand-provider")).to_have_text("Anxin Care")
     await expect(detail.locator(".decision.k-escalate")).to_contain_text("转人工")
     # Why, in the console's language (from the decision's code and counts, not the English).

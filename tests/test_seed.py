@@ -48,7 +48,7 @@ LON = (108.88, 108.95)
 PASSWORD = re.compile(r"password for all: (\S+?)\)")
 LOGIN = re.compile(r"^ {2}(admin|operator|caregiver|senior) +(\S+)", re.MULTILINE)
 API_KEY = re.compile(r"^ {2}provider\.\w+ +(dsk_\S+)$", re.MULTILINE)
-PHONE = re.compile(r"^1[358][0-9]{9}$")
+PHONE = re.compile(r"^\+861[358][0-9]{9}$")  # stored in E.164
 # The demo district's clock, and a day to seed on (any would do).
 XIAN = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 12, 1)
@@ -252,7 +252,7 @@ class TestSeedDemo:
         client.app.dependency_overrides[get_now] = lambda: now + timedelta(minutes=1)  # type: ignore[attr-defined]
         operator = await _token(client, "operator", password)
         r = await client.get("/v1/ops/caregivers", params={"limit": 100}, headers=operator)
-        caregiver_id = next(c["id"] for c in r.json()["items"] if c["phone"] == ZHANG_MIN)
+        caregiver_id = next(c["id"] for c in r.json()["items"] if c["phone"] == "+86" + ZHANG_MIN)
         r = await client.post(
             f"/v1/ops/orders/{order_id}/assign",
             json={"caregiver_id": caregiver_id, "reason": "Nearest with a bathing certificate"},
@@ -327,7 +327,7 @@ async def _duty_matches_shifts(session: AsyncSession, now: datetime) -> list[Car
             assert now - timedelta(minutes=10) <= c.position_at <= now
             assert LAT[0] <= c.lat <= LAT[1]
             assert LON[0] <= c.lon <= LON[1]
-    readme = {ZHANG_MIN, LIU_JIANJUN}
+    readme = {"+86" + ZHANG_MIN, "+86" + LIU_JIANJUN}
     assert all(c.on_duty for c in caregivers if c.phone in readme)  # on call at any hour
     crews = [c for c in caregivers if c.phone not in readme]
     today = now.astimezone(XIAN).date()

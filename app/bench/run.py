@@ -379,6 +379,14 @@ def limits(report: Report) -> None:
     section(report)
 
 
+def login(report: Report) -> None:
+    """Log-in timing for an unknown login, a wrong password and a disabled account, with the
+    production Argon2 cost (``app/bench/login.py``)."""
+    from app.bench.login import section
+
+    section(report)
+
+
 SECTIONS = {
     "single": single,
     "update": update,
@@ -388,6 +396,7 @@ SECTIONS = {
     "dispatcher": dispatcher,
     "console": console,
     "limits": limits,
+    "login": login,
 }
 
 

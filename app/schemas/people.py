@@ -6,11 +6,35 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, computed_field, model_validator
 
+from app import phones
 from app.localtime import DEFAULT_TIME_ZONE, valid_time_zone
 from app.models import Gender
 from app.schemas.common import AwareDatetime, Bool, Input, Int, Latitude, Longitude, Output
 
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$", examples=["13800000001"])]
+
+def _e164(value: str) -> str:
+    try:
+        return phones.to_e164(value)
+    except ValueError as exc:
+        raise ValueError(
+            "not a valid phone number (write it with its country code, e.g. +86 139 0000 0001)"
+        ) from exc
+
+
+# Any written form in; E.164 stored and returned (see app/phones.py).
+Phone = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=32,
+        pattern=r"^[+0-9][0-9 ().-]*$",
+        description="A phone number in any usual written form (13900000001, +86 139 0000 0001, "
+        "139-0000-0001, 0086...); numbers without a country code are read in the "
+        "DOORSTEP_PHONE_REGION. Stored and returned in E.164 (+8613900000001).",
+        examples=["+8613800000001"],
+    ),
+    AfterValidator(_e164),
+]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 Language = Annotated[str, Field(min_length=2, max_length=16, examples=["zh"])]

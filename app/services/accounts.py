@@ -4,6 +4,7 @@ The ``password_hash`` keyword lets a bulk loader (the demo seed) hash a shared p
 instead of paying Argon2's cost per account.
 """
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,6 +30,7 @@ from app.models import (
     Senior,
     Shift,
 )
+from app.phones import login_key
 from app.schemas.auth import Token
 from app.schemas.people import (
     CaregiverIn,
@@ -46,6 +48,8 @@ from app.security import (
 )
 from app.services import sessions
 from app.services.paging import Key, PageParams, fetch_page
+
+log = logging.getLogger(__name__)
 
 
 async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
@@ -69,9 +73,54 @@ async def _flush_unique(session: AsyncSession, what: str) -> None:
         raise Conflict(f"{what} is already registered.", code="already_exists") from exc
 
 
-async def _new_login(session: AsyncSession, login: str) -> None:
-    if await session.scalar(select(Account.id).where(Account.login == login)) is not None:
-        raise Conflict(f"The login {login!r} is already taken.", code="login_taken")
+LOGIN_TAKEN = (
+    "This login or phone number already has an account, and one number is one account. "
+    "If it is this person's, an administrator can move the account."
+)
+
+
+async def _new_login(session: AsyncSession, login: str, actor: Principal | None = None) -> None:
+    """Refuse a login (an E.164 phone for seniors and caregivers) that any account holds.
+
+    The answer is the same 409 ``login_taken`` whoever holds it (a senior of this district, a
+    caregiver, someone of another district, an operator), with nothing of who or where: that
+    is all one account per phone requires the registering operator to learn. Who was refused,
+    and whose account it was, goes to the log (``registration_refused``: ids only, no phone)
+    for an administrator."""
+    holder = await session.execute(
+        select(Account.id, Account.district_id).where(Account.login == login)
+    )
+    found = holder.one_or_none()
+    if found is not None:
+        raise _refused(actor, holder_id=found[0], holder_district_id=found[1])
+
+
+def _refused(
+    actor: Principal | None,
+    *,
+    holder_id: uuid.UUID | None = None,
+    holder_district_id: uuid.UUID | None = None,
+) -> Conflict:
+    """Log the refusal for an administrator; the answer the operator gets."""
+    log.warning(
+        "registration refused: the login is taken",
+        extra={
+            "event": "registration_refused",
+            "actor_id": str(actor.id) if actor else None,
+            "actor_district_id": str(actor.district_id) if actor and actor.district_id else None,
+            "holder_account_id": str(holder_id) if holder_id else None,
+            "holder_district_id": str(holder_district_id) if holder_district_id else None,
+        },
+    )
+    return Conflict(LOGIN_TAKEN, code="login_taken")
+
+
+async def _flush_login(session: AsyncSession, actor: Principal | None) -> None:
+    """Flush a new account; losing a race for its login is the same answer as finding it."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise _refused(actor) from exc
 
 
 async def create_district(session: AsyncSession, data: DistrictIn) -> District:
@@ -105,16 +154,17 @@ async def create_operator(
 ) -> Account:
     if await session.get(District, data.district_id) is None:
         raise Unprocessable("Unknown district.", code="unknown_district")
-    await _new_login(session, data.login)
+    login = login_key(data.login)
+    await _new_login(session, login)
     account = Account(
         role=Role.operator,
-        login=data.login,
+        login=login,
         password_hash=password_hash or await hash_password(data.password),
         display_name=data.name,
         district_id=data.district_id,
     )
     session.add(account)
-    await _flush_unique(session, "The login")
+    await _flush_login(session, None)
     return account
 
 
@@ -146,7 +196,7 @@ async def create_senior(
     password_hash: str | None = None,
 ) -> Senior:
     assert operator.district_id is not None
-    await _new_login(session, data.phone)
+    await _new_login(session, data.phone, operator)
     await _district_caregivers(
         session, operator.district_id, set(data.preferred_caregivers) | set(data.blocked_caregivers)
     )
@@ -159,7 +209,7 @@ async def create_senior(
         created_at=now,
     )
     session.add(account)
-    await _flush_unique(session, "The phone number")
+    await _flush_login(session, operator)
     senior = Senior(
         id=account.id,
         district_id=operator.district_id,
@@ -196,16 +246,17 @@ async def create_provider(
 ) -> tuple[Provider, str]:
     """Register a provider; returns it and its API key (shown once, stored as a hash)."""
     assert operator.district_id is not None
-    await _new_login(session, data.login)
+    login = login_key(data.login)
+    await _new_login(session, login, operator)
     account = Account(
         role=Role.provider,
-        login=data.login,
+        login=login,
         password_hash=None,
         display_name=data.name,
         district_id=operator.district_id,
     )
     session.add(account)
-    await _flush_unique(session, "The login")
+    await _flush_login(session, operator)
     key = new_api_key()
     provider = Provider(
         id=account.id,
@@ -234,7 +285,7 @@ async def create_caregiver(
     )
     if provider is None:
         raise Unprocessable("Unknown provider in this district.", code="unknown_provider")
-    await _new_login(session, data.phone)
+    await _new_login(session, data.phone, operator)
     account = Account(
         role=Role.caregiver,
         login=data.phone,
@@ -243,7 +294,7 @@ async def create_caregiver(
         district_id=operator.district_id,
     )
     session.add(account)
-    await _flush_unique(session, "The phone number")
+    await _flush_login(session, operator)
     caregiver = Caregiver(
         id=account.id,
         provider_id=provider.id,
@@ -342,6 +393,7 @@ async def list_district_caregivers(
 async def create_admin(session: AsyncSession, *, login: str, password: str, name: str) -> Account:
     if len(password) < 12:
         raise Unprocessable("An admin password needs at least 12 characters.", code="weak_password")
+    login = login_key(login)
     await _new_login(session, login)
     account = Account(
         role=Role.admin,
@@ -350,7 +402,7 @@ async def create_admin(session: AsyncSession, *, login: str, password: str, name
         display_name=name,
     )
     session.add(account)
-    await _flush_unique(session, "The login")
+    await _flush_login(session, None)
     return account
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import phones
 from app.config import Settings
 from app.errors import TooManyRequests, Unauthorized
 from app.models import RateLimit
@@ -157,7 +158,9 @@ def _digest(text: str) -> str:
 def _keys(login: str, client: str) -> list[str]:
     # Digests: the table keeps no phone number or address, and any text typed (a NUL byte,
     # 10,000 characters) makes a key PostgreSQL can store.
-    return [f"login:{_digest(login.strip())}", f"login-client:{_digest(client)}"]
+    # A phone number counts as one login however it is written (it is one account).
+    login = login.strip() if "\x00" in login else phones.login_key(login)
+    return [f"login:{_digest(login)}", f"login-client:{_digest(client)}"]
 
 
 async def check_login(read: AsyncSession, *, login: str, client: str, now: datetime) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import phones
 from app.config import Settings
 from app.errors import Unauthorized
 from app.models import Account, Role, WebSession
@@ -85,21 +86,24 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     return origin != "null" and origin.split("://", 1)[-1] == headers.get("host", "")
 
 
+BAD_CREDENTIALS = "Wrong login or password, or the account cannot log in."
+
+
 async def check_password(read: AsyncSession, *, login: str, password: str) -> Account:
-    """The account for this login and password (on a read-only session: Argon2 runs outside
-    any write lock). Raises ``Unauthorized`` (``bad_credentials``, ``account_disabled``)."""
-    login = login.strip()
-    account = (
-        None
-        if "\x00" in login
-        else await read.scalar(select(Account).where(Account.login == login))
-    )
-    # Argon2 runs for an unknown login too: the answer takes as long either way.
-    verified = await verify_password(password, None if account is None else account.password_hash)
-    if account is None or not verified:
-        raise Unauthorized("Wrong login or password.", code="bad_credentials")
-    if not account.is_active:
-        raise Unauthorized("This account is disabled.", code="account_disabled")
+    """The active account for this login and password (on a read-only session: Argon2 runs
+    outside any write lock). A phone number may be written in any form (it is looked up in
+    E.164). Raises ``Unauthorized`` (``bad_credentials``) for an unknown login, a wrong
+    password and a disabled account alike: the same one query, one Argon2 verification and
+    answer, so neither the answer nor its time tells a stranger who is registered or whether
+    a disabled account's password was right."""
+    # A NUL cannot be in any login (PostgreSQL refuses it in a query): look up one that
+    # matches nothing, so this answer too costs the query and the hash.
+    key = "" if "\x00" in login else phones.login_key(login)
+    account = await read.scalar(select(Account).where(Account.login == key))
+    stored = None if account is None else account.password_hash
+    verified = await verify_password(password, stored)
+    if account is None or not verified or not account.is_active:
+        raise Unauthorized(BAD_CREDENTIALS, code="bad_credentials")
     return account
 
 
