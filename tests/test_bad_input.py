@@ -11,6 +11,7 @@ of every table and the mutable state of orders, visits, caregivers and idempoten
 import base64
 import importlib
 import json
+import pkgutil
 import re
 import typing
 import uuid
@@ -785,7 +786,12 @@ def _lax_scalars(tp: Any) -> list[Any]:
 
 
 def _request_models() -> list[type[Input]]:
-    importlib.import_module("app.main").create_app()  # imports every router and its schemas
+    import app.routers
+    import app.schemas
+
+    for package in (app.routers, app.schemas):  # every router and every schema
+        for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            importlib.import_module(module.name)
     found, todo = [], [Input]
     while todo:
         for sub in todo.pop().__subclasses__():
