@@ -1,6 +1,7 @@
 """Tests run against a real database built by the real migrations: SQLite or PostgreSQL,
 chosen by DOORSTEP_TEST_DATABASE_URL. Each test starts from empty tables (catalogue kept)."""
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from httpx import ASGITransport, AsyncClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import app.security
@@ -135,14 +137,27 @@ async def engine(settings: Settings, migrated: None) -> AsyncIterator[AsyncEngin
 
 
 async def wipe(engine: AsyncEngine) -> None:
-    """Empty every table but the catalogue and the migrations' own."""
+    """Empty every table but the catalogue and the migrations' own.
+
+    On SQLite a live server torn down by the test before (its dispatcher cancelled in the middle
+    of a write) can hold the write lock a little longer than the busy timeout on a loaded
+    machine: the wipe waits for it, up to 30 s, rather than failing the next test's set-up."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
-    async with engine.begin() as conn:
-        if IS_POSTGRES:
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from metadata)
+    for attempt in range(30):
+        try:
+            async with engine.begin() as conn:
+                if IS_POSTGRES:
+                    await conn.execute(
+                        text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                    )
+                else:
+                    for name in tables:
+                        await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from metadata)
+            return
+        except OperationalError as exc:
+            if IS_POSTGRES or "locked" not in str(exc) or attempt == 29:
+                raise
+            await asyncio.sleep(1)
 
 
 @asynccontextmanager
