@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # Live events (SSE).
     stream_poll_s: float = Field(default=1.0, gt=0, le=60)
     stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    # How often an open stream re-checks its credential (expiry, revocation, disabled account);
+    # a revoked stream ends within this many seconds.
+    stream_recheck_s: float = Field(default=5.0, gt=0, le=60)
     stream_queue_size: int = Field(default=1000, ge=10)
     stream_retry_ms: int = Field(default=2000, ge=100)
     # LISTEN connections (event wake-ups): how often an idle one is checked, and the longest

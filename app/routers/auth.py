@@ -3,9 +3,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.deps import NowDep, PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
+from app.deps import (
+    CredentialDep,
+    NowDep,
+    PrincipalDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import Unauthorized
-from app.schemas.auth import Me, SessionIn, SessionOut, Token
+from app.schemas.auth import Me, PasswordChangeIn, SessionIn, SessionOut, Token
 from app.schemas.common import PROBLEM_RESPONSES, RATE_LIMITED
 from app.services import accounts, limits, sessions
 
@@ -114,3 +121,30 @@ async def close_session(
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(sessions.COOKIE_NAME, **sessions.cookie_options(settings, clearing=True))
     return response
+
+
+@router.post("/password", summary="Change my password", responses=RATE_LIMITED)
+async def change_password(
+    data: PasswordChangeIn,
+    request: Request,
+    principal: PrincipalDep,
+    credential: CredentialDep,
+    read: ReadSessionDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Token:
+    """Checks ``current_password`` (wrong: the log-in's generic 401 ``bad_credentials``, and it
+    counts towards the log-in back-off), sets ``new_password``, and ends every other token and
+    cookie session of the account at once (open event streams within ``stream_recheck_s``).
+    Returns a new access token; a page's own cookie session stays logged in."""
+    login = (await accounts.get_account(session, principal)).login
+    # End the request's transaction before the slow part: Argon2 and the back-off counters
+    # (written in a unit of work of their own) must not wait behind its write lock (SQLite).
+    await session.commit()
+    async with limits.guard_login(request, settings, login=login, now=now):
+        await accounts.check_current_password(read, principal.id, data.current_password)
+    keep = credential.value if credential is not None and credential.kind == "cookie" else None
+    return await accounts.set_password(
+        session, settings, principal.id, data.new_password, now=now, keep_cookie=keep
+    )

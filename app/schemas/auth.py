@@ -6,6 +6,7 @@ from pydantic import ConfigDict, Field
 
 from app.models import Role
 from app.schemas.common import Input, Output
+from app.schemas.people import Password
 
 
 class Token(Output):
@@ -44,3 +45,16 @@ class SessionOut(Output):
     display_name: str
     csrf_token: str
     expires_at: datetime
+
+
+class PasswordChangeIn(Input):
+    """A new password for the caller's own account, proven by the current one."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Password
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"current_password": "doorstep-demo", "new_password": "a-long-passphrase"}]
+        }
+    )
