@@ -70,7 +70,10 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     jwt_audience: str = "doorstep"
     jwt_issuer: str = "doorstep"
-    access_token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    access_token_ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # A refresh token (bearer clients) is good for this long after it was issued; each refresh
+    # gives a new one.
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
     # Phone numbers written without a country code (13900000001) are read in this region
     # (ISO 3166 alpha-2) and stored in E.164 (+8613900000001).
     phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")

@@ -13,14 +13,14 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
 from app.config import Settings
 from app.db import session_scope
 from app.errors import Forbidden, Unauthorized, Unprocessable
-from app.models import Account, Caregiver, Provider, Role
+from app.models import Account, Caregiver, Provider, RefreshToken, Role
 from app.security import decode_access_token, hash_api_key
 from app.services import sessions
 from app.services.paging import PageParams, decode_cursor
@@ -82,6 +82,7 @@ async def _principal(
     account_id: uuid.UUID,
     role: Role | None = None,
     version: int | None = None,
+    family: uuid.UUID | None = None,
 ) -> Principal:
     """The caller behind an account id (one query), if the account is active and (for a token)
     still has the role and the ``token_version`` the token names. Else 401: ``invalid_token``
@@ -110,6 +111,10 @@ async def _principal(
         )
     if not found.is_active:
         raise Unauthorized("The account is not active.", code="invalid_token")
+    if family is not None and not await session.scalar(
+        select(exists().where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None)))
+    ):
+        raise Unauthorized("This log-in has ended; please log in again.", code="token_revoked")
     logs.set_principal(found.role.value, str(account_id))
     return Principal(
         id=account_id,
@@ -154,7 +159,7 @@ async def get_principal(
             return await _from_cookie(request, session, settings, cookie, now)
         raise Unauthorized("Authentication required.", code="not_authenticated")
     claims = decode_access_token(settings, token)
-    return await _principal(session, claims.account_id, claims.role, claims.version)
+    return await _principal(session, claims.account_id, claims.role, claims.version, claims.family)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -208,7 +213,7 @@ async def recheck(
     try:
         if credential.kind == "token":
             claims = decode_access_token(settings, credential.value)
-            await _principal(read, claims.account_id, claims.role, claims.version)
+            await _principal(read, claims.account_id, claims.role, claims.version, claims.family)
         elif credential.kind == "api_key":
             await _from_api_key(read, credential.value)
         elif await sessions.account_of(read, credential.value, now=now) is None:

@@ -57,6 +57,9 @@ class TokenClaims:
     # The account's ``token_version`` when the token was issued (0 for tokens made before
     # versions existed): a token whose version is not the account's current one is revoked.
     version: int = 0
+    # The refresh-token family (log-in) the token was issued for, if any: logging that
+    # family out revokes the token too.
+    family: uuid.UUID | None = None
 
 
 def create_access_token(
@@ -65,6 +68,7 @@ def create_access_token(
     account_id: uuid.UUID,
     role: Role,
     version: int = 0,
+    family: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> tuple[str, int]:
     """A signed JWT for the account, stamped with its ``token_version``; returns the token and
@@ -80,6 +84,7 @@ def create_access_token(
         "exp": issued + ttl,
         "jti": secrets.token_hex(8),
         "ver": version,
+        **({} if family is None else {"fam": str(family)}),
     }
     token = jwt.encode(claims, settings.jwt_signing_key, algorithm=settings.jwt_algorithm)
     return token, int(ttl.total_seconds())
@@ -117,8 +122,12 @@ def decode_access_token(settings: Settings, token: str) -> TokenClaims:
         version = claims.get("ver", 0)
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("ver")
+        family = claims.get("fam")
         return TokenClaims(
-            account_id=uuid.UUID(claims["sub"]), role=Role(claims["role"]), version=version
+            account_id=uuid.UUID(claims["sub"]),
+            role=Role(claims["role"]),
+            version=version,
+            family=None if family is None else uuid.UUID(family),
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The access token has expired.", code="token_expired") from exc

@@ -1,14 +1,16 @@
 """Sessions that can end: a password change, a disabled account or an expired token stops the
 old access token on REST at once, and an open event stream within ``stream_recheck_s``."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.models import Role
+from app.models import RefreshToken, Role
 from app.security import create_access_token
 from app.services.sessions import COOKIE_NAME
 from tests.factories import PASSWORD, World
@@ -169,7 +171,7 @@ async def test_an_open_stream_ends_when_its_token_expires(
     live: AsyncClient, world: World, settings: Settings
 ) -> None:
     ttl = timedelta(minutes=settings.access_token_ttl_minutes)
-    issued = datetime.now(UTC) - ttl + timedelta(seconds=1)
+    issued = datetime.now(UTC) - ttl + timedelta(seconds=4)  # expires 4 s from now
     token, _ = create_access_token(
         settings, account_id=world.senior.id, role=Role.senior, now=issued
     )
@@ -192,4 +194,101 @@ async def test_an_open_page_stream_ends_when_its_session_ends(
         assert (await change(live, world.senior.auth, PASSWORD)).status_code == 200
         revoked = await stream.until("revoked")
         assert revoked["data"] == {"code": "session_expired"}
+        assert await ended(stream)
+
+
+async def pair(client: AsyncClient, world: World) -> dict[str, str]:
+    r = await login(client, world.senior.login, PASSWORD)
+    assert r.status_code == 200, r.text
+    body: dict[str, str] = r.json()
+    assert body["refresh_token"]
+    return body
+
+
+def bearer(body: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+async def test_a_refresh_rotates_the_pair_and_retires_the_old_refresh_token(
+    client: AsyncClient, world: World
+) -> None:
+    first = await pair(client, world)
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 200, r.text
+    second = r.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert (await client.get("/v1/auth/me", headers=bearer(second))).status_code == 200
+    # The same log-in goes on: its earlier access token still works until it expires.
+    assert (await client.get("/v1/auth/me", headers=bearer(first))).status_code == 200
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert r.status_code == 200, r.text
+
+
+async def test_a_reused_refresh_token_revokes_the_whole_log_in(
+    client: AsyncClient, world: World
+) -> None:
+    first = await pair(client, world)
+    other = await pair(client, world)  # another phone of the same person
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    second = r.json()
+    # A thief replays the first refresh token: the family ends, the thief gets nothing.
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert_problem(r, 401, "invalid_refresh_token")
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert_problem(r, 401, "invalid_refresh_token")
+    assert_problem(await client.get("/v1/auth/me", headers=bearer(second)), 401, "token_revoked")
+    assert_problem(await client.get("/v1/auth/me", headers=bearer(first)), 401, "token_revoked")
+    # The other log-in is untouched.
+    assert (await client.get("/v1/auth/me", headers=bearer(other))).status_code == 200
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert r.status_code == 200, r.text
+
+
+async def test_logout_ends_that_log_in_only(client: AsyncClient, world: World) -> None:
+    mine = await pair(client, world)
+    other = await pair(client, world)
+    r = await client.post("/v1/auth/logout", json={"refresh_token": mine["refresh_token"]})
+    assert r.status_code == 204
+    assert_problem(await client.get("/v1/auth/me", headers=bearer(mine)), 401, "token_revoked")
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": mine["refresh_token"]})
+    assert_problem(r, 401, "invalid_refresh_token")
+    assert (await client.get("/v1/auth/me", headers=bearer(other))).status_code == 200
+    r = await client.post("/v1/auth/logout", json={"refresh_token": "unknown"})
+    assert r.status_code == 204
+
+
+async def test_a_password_change_ends_every_refresh_token(
+    client: AsyncClient, world: World
+) -> None:
+    body = await pair(client, world)
+    assert (await change(client, bearer(body), PASSWORD)).status_code == 200
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert_problem(r, 401, "invalid_refresh_token")
+
+
+@pytest.mark.parametrize("payload", [{}, {"refresh_token": ""}, {"refresh_token": 5}])
+async def test_a_bad_refresh_request_is_a_422(
+    client: AsyncClient, world: World, payload: dict[str, object]
+) -> None:
+    for path in ("/v1/auth/refresh", "/v1/auth/logout"):
+        assert_problem(await client.post(path, json=payload), 422)
+
+
+async def test_only_the_hash_of_a_refresh_token_is_stored(
+    client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    body = await pair(client, world)
+    async with sessionmaker() as session:
+        stored = (await session.scalars(select(RefreshToken.token_hash))).all()
+    assert body["refresh_token"] not in stored
+    assert hashlib.sha256(body["refresh_token"].encode()).hexdigest() in stored
+
+
+async def test_logout_ends_an_open_stream(live: AsyncClient, world: World) -> None:
+    body = await pair(live, world)
+    async with subscribe(live, bearer(body)) as stream:
+        r = await live.post("/v1/auth/logout", json={"refresh_token": body["refresh_token"]})
+        assert r.status_code == 204
+        revoked = await stream.until("revoked")
+        assert revoked["data"] == {"code": "token_revoked"}
         assert await ended(stream)

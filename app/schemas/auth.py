@@ -15,6 +15,19 @@ class Token(Output):
     expires_in: int
     role: Role
     account_id: uuid.UUID
+    # Log-in and refresh only: trade it at POST /v1/auth/refresh for a new pair.
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
+
+
+class RefreshIn(Input):
+    """A refresh token from the log-in or the last refresh."""
+
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "kQ2c8Yl0r3fH6T1XJ9vZp4bNwA5sE7uD"}]}
+    )
 
 
 class Me(Output):

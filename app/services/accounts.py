@@ -48,7 +48,7 @@ from app.security import (
     new_api_key,
     verify_password,
 )
-from app.services import sessions
+from app.services import refresh, sessions
 from app.services.paging import Key, PageParams, fetch_page
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ async def set_password(
     account.password_hash = password_hash
     await session.flush()
     version = await revoke_tokens(session, account.id, now=now, keep_cookie=keep_cookie)
+    await refresh.end_account(session, account.id, now=now)
     return issue_token(settings, account, version)
 
 
