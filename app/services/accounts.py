@@ -54,11 +54,6 @@ from app.services.paging import Key, PageParams, fetch_page
 log = logging.getLogger(__name__)
 
 
-async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
-    account = await sessions.check_password(session, login=login, password=password)
-    return issue_token(settings, account)
-
-
 def issue_token(settings: Settings, account: Account, version: int | None = None) -> Token:
     """A new access token for ``account`` at its current ``token_version`` (or ``version``)."""
     token, ttl = create_access_token(
