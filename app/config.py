@@ -70,7 +70,10 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     jwt_audience: str = "doorstep"
     jwt_issuer: str = "doorstep"
-    access_token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    access_token_ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # A refresh token (bearer clients) is good for this long after it was issued; each refresh
+    # gives a new one.
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
     # Phone numbers written without a country code (13900000001) are read in this region
     # (ISO 3166 alpha-2) and stored in E.164 (+8613900000001).
     phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
@@ -137,6 +140,9 @@ class Settings(BaseSettings):
     # Live events (SSE).
     stream_poll_s: float = Field(default=1.0, gt=0, le=60)
     stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    # How often an open stream re-checks its credential (expiry, revocation, disabled account);
+    # a revoked stream ends within this many seconds.
+    stream_recheck_s: float = Field(default=5.0, gt=0, le=60)
     stream_queue_size: int = Field(default=1000, ge=10)
     stream_retry_ms: int = Field(default=2000, ge=100)
     # LISTEN connections (event wake-ups): how often an idle one is checked, and the longest

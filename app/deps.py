@@ -9,18 +9,18 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
 from app.config import Settings
 from app.db import session_scope
 from app.errors import Forbidden, Unauthorized, Unprocessable
-from app.models import Account, Caregiver, Provider, Role
+from app.models import Account, Caregiver, Provider, RefreshToken, Role
 from app.security import decode_access_token, hash_api_key
 from app.services import sessions
 from app.services.paging import PageParams, decode_cursor
@@ -78,19 +78,43 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def _principal(
-    session: AsyncSession, account_id: uuid.UUID, role: Role | None = None
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    role: Role | None = None,
+    version: int | None = None,
+    family: uuid.UUID | None = None,
 ) -> Principal:
     """The caller behind an account id (one query), if the account is active and (for a token)
-    still has the role the token names; else 401 ``invalid_token``."""
+    still has the role and the ``token_version`` the token names. Else 401: ``invalid_token``
+    (no such account, another role), ``token_revoked`` (a token of a disabled account, or one
+    issued before a password change or log-out everywhere)."""
     found = (
         await session.execute(
-            select(Account.role, Account.district_id, Account.is_active, Caregiver.provider_id)
+            select(
+                Account.role,
+                Account.district_id,
+                Account.is_active,
+                Account.token_version,
+                Caregiver.provider_id,
+            )
             .outerjoin(Caregiver, Caregiver.id == Account.id)
             .where(Account.id == account_id)
         )
     ).one_or_none()
-    if found is None or not found.is_active or (role is not None and found.role != role):
+    if found is None or (role is not None and found.role != role):
         raise Unauthorized("The account is not active.", code="invalid_token")
+    if version is not None and (not found.is_active or found.token_version != version):
+        raise Unauthorized(
+            "This token was revoked (password changed, logged out or account disabled); "
+            "please log in again.",
+            code="token_revoked",
+        )
+    if not found.is_active:
+        raise Unauthorized("The account is not active.", code="invalid_token")
+    if family is not None and not await session.scalar(
+        select(exists().where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None)))
+    ):
+        raise Unauthorized("This log-in has ended; please log in again.", code="token_revoked")
     logs.set_principal(found.role.value, str(account_id))
     return Principal(
         id=account_id,
@@ -128,29 +152,75 @@ async def get_principal(
 ) -> Principal:
     """API key, then bearer token, then the pages' session cookie."""
     if api_key:
-        row = (
-            await session.execute(
-                select(Account.id, Account.district_id)
-                .join(Provider, Provider.id == Account.id)
-                .where(Provider.api_key_hash == hash_api_key(api_key), Account.is_active)
-            )
-        ).one_or_none()
-        if row is None:
-            raise Unauthorized("The API key is invalid.", code="invalid_api_key")
-        logs.set_principal(Role.provider.value, str(row.id))
-        return Principal(
-            id=row.id, role=Role.provider, district_id=row.district_id, provider_id=row.id
-        )
+        return await _from_api_key(session, api_key)
     if not token:
         cookie = request.cookies.get(sessions.COOKIE_NAME)
         if cookie:
             return await _from_cookie(request, session, settings, cookie, now)
         raise Unauthorized("Authentication required.", code="not_authenticated")
     claims = decode_access_token(settings, token)
-    return await _principal(session, claims.account_id, claims.role)
+    return await _principal(session, claims.account_id, claims.role, claims.version, claims.family)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def _from_api_key(session: AsyncSession, api_key: str) -> Principal:
+    row = (
+        await session.execute(
+            select(Account.id, Account.district_id)
+            .join(Provider, Provider.id == Account.id)
+            .where(Provider.api_key_hash == hash_api_key(api_key), Account.is_active)
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthorized("The API key is invalid.", code="invalid_api_key")
+    logs.set_principal(Role.provider.value, str(row.id))
+    return Principal(id=row.id, role=Role.provider, district_id=row.district_id, provider_id=row.id)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a request authenticated with (the same precedence as ``get_principal``)."""
+
+    kind: Literal["api_key", "token", "cookie"]
+    value: str
+
+
+def get_credential(
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Credential | None:
+    if api_key:
+        return Credential("api_key", api_key)
+    if token:
+        return Credential("token", token)
+    cookie = request.cookies.get(sessions.COOKIE_NAME)
+    return Credential("cookie", cookie) if cookie else None
+
+
+CredentialDep = Annotated[Credential | None, Depends(get_credential)]
+
+
+async def recheck(
+    read: AsyncSession, settings: Settings, credential: Credential, *, now: datetime
+) -> str | None:
+    """Whether a credential that authenticated a long-lived request (an event stream) still
+    does, on a read-only session: None if so, else the error code a new request with it would
+    get (``token_expired``, ``token_revoked``, ``invalid_token``, ``session_expired``,
+    ``invalid_api_key``)."""
+    try:
+        if credential.kind == "token":
+            claims = decode_access_token(settings, credential.value)
+            await _principal(read, claims.account_id, claims.role, claims.version, claims.family)
+        elif credential.kind == "api_key":
+            await _from_api_key(read, credential.value)
+        elif await sessions.account_of(read, credential.value, now=now) is None:
+            return "session_expired"
+    except Unauthorized as exc:
+        return exc.code
+    return None
 
 
 def require(*roles: Role) -> object:

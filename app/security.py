@@ -54,12 +54,25 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
 class TokenClaims:
     account_id: uuid.UUID
     role: Role
+    # The account's ``token_version`` when the token was issued (0 for tokens made before
+    # versions existed): a token whose version is not the account's current one is revoked.
+    version: int = 0
+    # The refresh-token family (log-in) the token was issued for, if any: logging that
+    # family out revokes the token too.
+    family: uuid.UUID | None = None
 
 
 def create_access_token(
-    settings: Settings, *, account_id: uuid.UUID, role: Role, now: datetime | None = None
+    settings: Settings,
+    *,
+    account_id: uuid.UUID,
+    role: Role,
+    version: int = 0,
+    family: uuid.UUID | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, int]:
-    """A signed JWT for the account; returns the token and its lifetime in seconds."""
+    """A signed JWT for the account, stamped with its ``token_version``; returns the token and
+    its lifetime in seconds."""
     issued = now or datetime.now(UTC)
     ttl = timedelta(minutes=settings.access_token_ttl_minutes)
     claims = {
@@ -70,6 +83,8 @@ def create_access_token(
         "iat": issued,
         "exp": issued + ttl,
         "jti": secrets.token_hex(8),
+        "ver": version,
+        **({} if family is None else {"fam": str(family)}),
     }
     token = jwt.encode(claims, settings.jwt_signing_key, algorithm=settings.jwt_algorithm)
     return token, int(ttl.total_seconds())
@@ -104,7 +119,16 @@ def decode_access_token(settings: Settings, token: str) -> TokenClaims:
     explicit algorithm list. Raises ``Unauthorized`` (``token_expired``, ``invalid_token``)."""
     try:
         claims = _verified_claims(settings, token)
-        return TokenClaims(account_id=uuid.UUID(claims["sub"]), role=Role(claims["role"]))
+        version = claims.get("ver", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("ver")
+        family = claims.get("fam")
+        return TokenClaims(
+            account_id=uuid.UUID(claims["sub"]),
+            role=Role(claims["role"]),
+            version=version,
+            family=None if family is None else uuid.UUID(family),
+        )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The access token has expired.", code="token_expired") from exc
     except (jwt.PyJWTError, KeyError, ValueError) as exc:

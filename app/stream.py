@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -266,14 +266,31 @@ class Hub:
                     del self.subscribers[key]
 
 
+# Re-checks the stream's credential: None while it is good, else the error code it now gets.
+Check = Callable[[], Awaitable[str | None]]
+
+
+def revoked(code: str) -> str:
+    """The last event of a stream whose credential stopped working (no ``id``: the client's
+    ``Last-Event-ID`` stays that of the last real event)."""
+    return f"event: revoked\ndata: {json.dumps({'code': code})}\n\n"
+
+
 async def stream(
-    hub: Hub, key: tuple[str, uuid.UUID], last_event_id: int | None
+    hub: Hub,
+    key: tuple[str, uuid.UUID],
+    last_event_id: int | None,
+    check: Check | None = None,
 ) -> AsyncIterator[str]:
     """The body of one SSE response: ``stream.open`` (a fresh stream) or a replay from the
     outbox after ``last_event_id`` (a resumed one), then live events, with keep-alive comments
     while idle. A ``last_event_id`` beyond the outbox's head gets ``stream.reset`` (data:
     ``{"id": head, "last_event_id": what the client sent}``) and the stream goes on from the
-    head: the client must re-read what it shows, since what it missed cannot be replayed."""
+    head: the client must re-read what it shows, since what it missed cannot be replayed.
+
+    Every ``stream_recheck_s`` seconds ``check`` runs; once the credential fails (expired,
+    revoked, account disabled) the stream sends ``revoked`` (data: ``{"code": the 401's
+    code}``) and ends."""
     with hub.subscribe(key) as sub:
         yield f"retry: {hub.settings.stream_retry_ms}\n\n"
         sent = hub.position if last_event_id is None else last_event_id
@@ -309,17 +326,33 @@ async def stream(
                     sent = event.position or sent
                 if len(page) < REPLAY_PAGE:
                     break
+        loop = asyncio.get_running_loop()
+        keepalive_s, recheck_s = hub.settings.stream_keepalive_s, hub.settings.stream_recheck_s
+        next_check = loop.time() + recheck_s
+        last_write = loop.time()
         while True:
             if sub.cut_off and sub.queue.empty():
                 return  # fell too far behind: the client resumes from the outbox
+            if check is not None and loop.time() >= next_check:
+                code = await check()
+                if code is not None:
+                    yield revoked(code)
+                    return
+                next_check = loop.time() + recheck_s
+            wake = last_write + keepalive_s
+            if check is not None:
+                wake = min(wake, next_check)
             try:
                 next_item = await asyncio.wait_for(
-                    sub.queue.get(), timeout=hub.settings.stream_keepalive_s
+                    sub.queue.get(), timeout=max(0.0, wake - loop.time())
                 )
             except TimeoutError:
-                yield ": keep-alive\n\n"
+                if loop.time() >= last_write + keepalive_s:
+                    yield ": keep-alive\n\n"
+                    last_write = loop.time()
                 continue
             if next_item.position <= sent:
                 continue  # already sent by the replay
             sent = next_item.position
             yield next_item.encode()
+            last_write = loop.time()

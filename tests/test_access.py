@@ -112,8 +112,14 @@ def assert_contact_of_senior(contact: dict[str, Any] | None) -> None:
     assert contact["care_notes"] == CARE_NOTES
 
 
-# The two ways in: an app's token and a page's cookie session.
-LOG_INS = {("post", "/v1/auth/token"), ("post", "/v1/auth/session")}
+# The two ways in: an app's token and a page's cookie session; and what an app does with the
+# refresh token its log-in gave it (the refresh token is the credential there).
+LOG_INS = {
+    ("post", "/v1/auth/token"),
+    ("post", "/v1/auth/session"),
+    ("post", "/v1/auth/refresh"),
+    ("post", "/v1/auth/logout"),
+}
 
 
 def _v1_routes() -> list[tuple[str, str]]:

@@ -40,6 +40,7 @@ async def live(settings: Settings, clean: None) -> AsyncIterator[AsyncClient]:
             "dispatch_poll_s": 0.2,
             "stream_poll_s": 0.2,
             "stream_keepalive_s": 0.5,
+            "stream_recheck_s": 0.2,
             "leader_retry_s": 0.2,
         }
     )

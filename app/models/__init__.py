@@ -17,6 +17,7 @@ from app.models.order import (
 from app.models.outbox import OutboxEvent
 from app.models.provider import Provider
 from app.models.rate_limit import RateLimit
+from app.models.refresh_token import RefreshToken
 from app.models.senior import CaregiverPreference, Gender, PreferenceKind, Senior
 from app.models.service import Service
 from app.models.visit import ACTIVE_VISIT_STATUSES, Visit, VisitStatus
@@ -46,6 +47,7 @@ __all__ = [
     "Priority",
     "Provider",
     "RateLimit",
+    "RefreshToken",
     "Role",
     "Senior",
     "Service",

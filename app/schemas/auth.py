@@ -6,6 +6,7 @@ from pydantic import ConfigDict, Field
 
 from app.models import Role
 from app.schemas.common import Input, Output
+from app.schemas.people import Password
 
 
 class Token(Output):
@@ -14,6 +15,19 @@ class Token(Output):
     expires_in: int
     role: Role
     account_id: uuid.UUID
+    # Log-in and refresh only: trade it at POST /v1/auth/refresh for a new pair.
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
+
+
+class RefreshIn(Input):
+    """A refresh token from the log-in or the last refresh."""
+
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "kQ2c8Yl0r3fH6T1XJ9vZp4bNwA5sE7uD"}]}
+    )
 
 
 class Me(Output):
@@ -44,3 +58,16 @@ class SessionOut(Output):
     display_name: str
     csrf_token: str
     expires_at: datetime
+
+
+class PasswordChangeIn(Input):
+    """A new password for the caller's own account, proven by the current one."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Password
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"current_password": "doorstep-demo", "new_password": "a-long-passphrase"}]
+        }
+    )

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Principal
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.models import (
     Account,
     Caregiver,
@@ -29,6 +29,7 @@ from app.models import (
     Role,
     Senior,
     Shift,
+    WebSession,
 )
 from app.phones import login_key
 from app.schemas.auth import Token
@@ -45,17 +46,74 @@ from app.security import (
     hash_api_key,
     hash_password,
     new_api_key,
+    verify_password,
 )
-from app.services import sessions
+from app.services import refresh, sessions
 from app.services.paging import Key, PageParams, fetch_page
 
 log = logging.getLogger(__name__)
 
 
-async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> Token:
-    account = await sessions.check_password(session, login=login, password=password)
-    token, ttl = create_access_token(settings, account_id=account.id, role=account.role)
+def issue_token(settings: Settings, account: Account, version: int | None = None) -> Token:
+    """A new access token for ``account`` at its current ``token_version`` (or ``version``)."""
+    token, ttl = create_access_token(
+        settings,
+        account_id=account.id,
+        role=account.role,
+        version=account.token_version if version is None else version,
+    )
     return Token(access_token=token, expires_in=ttl, role=account.role, account_id=account.id)
+
+
+async def revoke_tokens(
+    session: AsyncSession, account_id: uuid.UUID, *, now: datetime, keep_cookie: str | None = None
+) -> int:
+    """End every access token and cookie session of an account (but the cookie session
+    ``keep_cookie``, if given): raises its ``token_version`` in one statement (two racing
+    revocations both count) and returns the new version."""
+    version = await session.scalar(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(token_version=Account.token_version + 1)
+        .returning(Account.token_version)
+    )
+    assert version is not None
+    ended = update(WebSession).where(
+        WebSession.account_id == account_id, WebSession.revoked_at.is_(None)
+    )
+    if keep_cookie is not None:
+        ended = ended.where(WebSession.token_hash != sessions.hash_token(keep_cookie))
+    await session.execute(ended.values(revoked_at=now))
+    return int(version)
+
+
+async def check_current_password(read: AsyncSession, account_id: uuid.UUID, password: str) -> None:
+    """Raises 401 ``bad_credentials`` (the log-in's generic answer) unless ``password`` is the
+    account's (one Argon2 verification, on a read-only session)."""
+    stored = await read.scalar(select(Account.password_hash).where(Account.id == account_id))
+    if not await verify_password(password, stored):
+        raise Unauthorized(sessions.BAD_CREDENTIALS, code="bad_credentials")
+
+
+async def set_password(
+    session: AsyncSession,
+    settings: Settings,
+    account_id: uuid.UUID,
+    password: str,
+    *,
+    now: datetime,
+    keep_cookie: str | None = None,
+) -> Token:
+    """Set a new password (checked by the caller). Every access token and cookie session of
+    the account ends at once (but ``keep_cookie``: the caller's own page session); returns a
+    new token."""
+    password_hash = await hash_password(password)  # before any write: no lock held meanwhile
+    account = await session.get_one(Account, account_id)
+    account.password_hash = password_hash
+    await session.flush()
+    version = await revoke_tokens(session, account.id, now=now, keep_cookie=keep_cookie)
+    await refresh.end_account(session, account.id, now=now)
+    return issue_token(settings, account, version)
 
 
 async def get_account(session: AsyncSession, principal: Principal) -> Account:
