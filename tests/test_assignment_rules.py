@@ -439,6 +439,22 @@ class TestAccept:
         assert refused.json()["code"] == "no_time_to_travel"
 
 
+async def overrunning(client: AsyncClient, world: World) -> datetime:
+    """The nurse checked in at the senior's door for an ASAP visit: 5 minutes past its booked
+    end (the moment returned, UTC) she has not checked out."""
+    await ready(client, world.nurse)
+    first = await order_of(client, world.senior, service_code="companionship")
+    assert (await assign(client, world, first["id"], world.nurse.id)).status_code == 200
+    [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
+    r = await client.post(
+        f"/v1/visits/{visit['id']}/check-in",
+        json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
+        headers=world.nurse.auth,
+    )
+    assert r.status_code == 200, r.text
+    return datetime.fromisoformat(r.json()["ends_at"]) + timedelta(minutes=5)
+
+
 class TestOverrun:
     async def test_a_caregiver_still_in_a_visit_past_its_end_is_not_planned_to_leave_now(
         self, client: AsyncClient, world: World
@@ -446,17 +462,7 @@ class TestOverrun:
         """Her bath ran over: nobody knows when she will leave, so she is held for
         ``OVERRUN_HOLD`` more; an ASAP order booked on her starts after that, not in a minute
         (the senior would be told a caregiver is 'about 1 minute' away while she is still busy)."""
-        await ready(client, world.nurse)
-        first = await order_of(client, world.senior, service_code="companionship")
-        assert (await assign(client, world, first["id"], world.nurse.id)).status_code == 200
-        [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
-        r = await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
-        assert r.status_code == 200, r.text
-        late = datetime.fromisoformat(r.json()["ends_at"]) + timedelta(minutes=5)
+        late = await overrunning(client, world)
         at(client, late)
         await ready(client, world.nurse)  # her phone still reports, from the senior's home
 
@@ -474,17 +480,7 @@ class TestOverrun:
         self, client: AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
         """The database-side guard (the last word on SQLite) agrees with the engine."""
-        await ready(client, world.nurse)
-        first = await order_of(client, world.senior, service_code="companionship")
-        assert (await assign(client, world, first["id"], world.nurse.id)).status_code == 200
-        [visit] = (await client.get("/v1/visits", headers=world.nurse.auth)).json()["items"]
-        r = await client.post(
-            f"/v1/visits/{visit['id']}/check-in",
-            json={"lat": NEAR_HOME[0], "lon": NEAR_HOME[1]},
-            headers=world.nurse.auth,
-        )
-        assert r.status_code == 200, r.text
-        now = datetime.fromisoformat(r.json()["ends_at"]) + timedelta(minutes=5)
+        now = await overrunning(client, world)
         async with sessionmaker() as session:
             with pytest.raises(Conflict):
                 await _refuse_clash(

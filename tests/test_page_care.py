@@ -115,6 +115,10 @@ async def test_an_offer_arrives_live_and_is_accepted_with_one_tap(
     await expect(visit).to_have_count(1)
     # The address and care notes, now that the visit is hers; a link for the phone's map app.
     await expect(visit.locator(".address")).to_have_text("Room 001, 118 Laodong Road")
+    # Her phone number as people write it; the link dials the E.164 form.
+    call = visit.locator(".phone a")
+    await expect(call).to_contain_text("139 0000 0001")
+    assert await call.get_attribute("href") == "tel:+8613900000001"
     assert await _small_targets(page) == []
     navigate = visit.get_by_role("link", name="用地图导航")
     assert (

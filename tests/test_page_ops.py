@@ -121,9 +121,10 @@ async def test_an_escalated_order_is_assigned_from_the_candidates_with_the_keybo
     await expect(page.locator("#detail-title")).to_contain_text("Senior 0001")
     first_candidate = detail.locator("[data-candidate]").first
     await expect(first_candidate).to_contain_text("Nurse Zhang")
-    # Who to phone, and whose caregiver they are: namesakes are told apart.
+    # Who to phone (dialled in E.164, shown as people write it), and whose caregiver they
+    # are: namesakes are told apart.
     await expect(first_candidate.locator("a[href='tel:+8613700000001']")).to_have_text(
-        "+8613700000001"
+        "137 0000 0001"
     )
     await expect(first_candidate.locator(".cand-provider")).to_have_text("Anxin Care")
     await expect(detail.locator(".decision.k-escalate")).to_contain_text("转人工")

@@ -2,7 +2,7 @@
 // chime, today's visits with check-in and check-out at the door. Everything goes through the
 // public API (/v1) with the page's cookie session; offers and visits follow the event stream.
 
-import { ApiError, announce, api, clock, el, live, t } from "./doorstep.js";
+import { ApiError, announce, api, clock, el, live, phoneText, t } from "./doorstep.js";
 import { serviceName } from "./services.js";
 
 // Position reports: at most one every MIN_SEND_MS, one at least every MAX_SEND_MS while a fix is
@@ -511,7 +511,7 @@ function visitCard(visit) {
   if (senior) {
     children.push(
       el("p", { class: "address" }, senior.address),
-      el("p", { class: "phone" }, el("a", { href: `tel:${senior.phone}` }, t("Call {phone}", { phone: senior.phone }))),
+      el("p", { class: "phone" }, el("a", { href: `tel:${senior.phone}` }, t("Call {phone}", { phone: phoneText(senior.phone) }))),
     );
     if (senior.care_notes) {
       children.push(el("div", { class: "care-notes" }, el("p", { class: "label" }, t("Care notes")), el("p", {}, senior.care_notes)));

@@ -110,6 +110,14 @@ export function minutesUntil(iso, now = Date.now()) {
 }
 
 /** Money in fen as yuan. */
+/** A phone number as people read it: the API's E.164 (`+8613900000001`) shown in the usual
+ * national grouping for mainland mobiles (`139 0000 0001`); any other number as it is. Links
+ * keep the E.164 form (`tel:`), which every phone dials. */
+export function phoneText(e164) {
+  const cn = /^\+86(1\d{2})(\d{4})(\d{4})$/.exec(e164 || "");
+  return cn ? `${cn[1]} ${cn[2]} ${cn[3]}` : e164;
+}
+
 export function yuan(fen) {
   return new Intl.NumberFormat(LANG, { style: "currency", currency: "CNY" }).format(fen / 100);
 }

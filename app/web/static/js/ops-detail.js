@@ -1,7 +1,7 @@
 // The order detail panel of the operator console: the order and the senior's contact, manual
 // assignment from the engine's ranked candidates (an override needs a reason), cancel with a
 // reason, the dispatch decisions with the engine's explanation, and the history.
-import { ApiError, announce, api, el, t } from "./doorstep.js";
+import { ApiError, announce, api, el, phoneText, t } from "./doorstep.js";
 import * as words from "./ops-text.js";
 
 const ASSIGNABLE = new Set(["pending", "offered", "escalated"]);
@@ -116,9 +116,9 @@ export class Detail {
       fact(t("Placed"), words.when(o.created_at, zone)),
       ...people,
       fact(t("Address"), o.senior.neighbourhood + " · " + o.senior.address),
-      fact(t("Phone"), el("a", { href: "tel:" + o.senior.phone }, o.senior.phone)),
+      fact(t("Phone"), el("a", { href: "tel:" + o.senior.phone }, phoneText(o.senior.phone))),
       o.senior.emergency_contacts?.length
-        ? fact(t("Emergency contact"), o.senior.emergency_contacts.map((c) => c.name + " " + c.phone).join("、"))
+        ? fact(t("Emergency contact"), o.senior.emergency_contacts.map((c) => c.name + " " + phoneText(c.phone)).join("、"))
         : null,
       o.senior.care_notes ? fact(t("Care notes"), o.senior.care_notes) : null,
       o.notes ? fact(t("Order note"), o.notes) : null,
@@ -177,7 +177,7 @@ export class Detail {
         el("td", { class: "num" }, c.rank ?? "–"),
         el("th", { scope: "row" }, el("span", { class: "cand-name" }, c.name),
           el("span", { class: "cand-who" },
-            c.phone ? el("a", { href: "tel:" + c.phone, "aria-label": t("Call {name}, {phone}", { name: c.name, phone: c.phone }) }, c.phone) : null,
+            c.phone ? el("a", { href: "tel:" + c.phone, "aria-label": t("Call {name}, {phone}", { name: c.name, phone: phoneText(c.phone) }) }, phoneText(c.phone)) : null,
             c.provider_name ? el("span", { class: "cand-provider" }, c.provider_name) : null)),
         el("td", {}, el("span", { class: "verdict v-" + c.verdict }, words.verdict(c.verdict))),
         el("td", { class: "num" }, words.distance(c.distance_m)),
